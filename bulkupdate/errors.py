@@ -1,0 +1,113 @@
+"""The exceptions bulkupdate raises, rooted in one base class.
+
+::
+
+    BulkUpdateError
+    ├── UsageError              bad flags or settings; nothing was read or sent (exit 2)
+    │   ├── SpecError           the update spec or filters are invalid; lists every problem
+    │   └── InputFileError      an input file cannot be opened or read
+    └── ApiError                the API answered with an error body (status, error objects)
+        ├── AuthError           401 or 403: stop the whole run (exit 3)
+        ├── NotFoundError       404
+        ├── RequestRefused      422: the request was refused as a whole
+        ├── RateLimited         429
+        └── ServerError         5xx, 408
+    TransportError              the request's outcome is unknown: timeout, reset, refused
+    (also a BulkUpdateError)
+
+The CLI maps these branches to exit codes and catches nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class BulkUpdateError(Exception):
+    """Base of every error bulkupdate raises on purpose."""
+
+
+class UsageError(BulkUpdateError):
+    """A flag, setting or argument is wrong; nothing has been read or sent."""
+
+
+class SpecError(UsageError):
+    """The update spec or its filters are invalid.
+
+    ``problems`` lists every problem found, each naming the field and what is allowed.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid update spec:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class InputFileError(UsageError):
+    """An input file cannot be opened or read."""
+
+
+class ApiError(BulkUpdateError):
+    """The API answered with an error status.
+
+    ``errors`` holds the API's error objects as they came (``code``, ``title``,
+    ``detail``, ``source``, ``meta``).
+    """
+
+    def __init__(
+        self, status: int, errors: Sequence[dict[str, Any]], *, retry_after: float | None = None
+    ) -> None:
+        self.status = status
+        self.errors = list(errors)
+        self.retry_after = retry_after
+        super().__init__(f"HTTP {status}: {describe_errors(self.errors)}")
+
+    @property
+    def codes(self) -> list[str]:
+        return [str(e.get("code", "")) for e in self.errors]
+
+    @property
+    def details(self) -> list[str]:
+        return [str(e.get("detail", "")) for e in self.errors]
+
+
+class AuthError(ApiError):
+    """401 or 403: the key is refused or lacks permission; the run stops."""
+
+
+class NotFoundError(ApiError):
+    """404: the resource does not exist."""
+
+
+class RequestRefused(ApiError):
+    """422: the request was refused as a whole."""
+
+
+class RateLimited(ApiError):
+    """429: too many requests in the current window."""
+
+
+class ServerError(ApiError):
+    """5xx or 408: the server failed; the request may or may not have taken effect."""
+
+
+class TransportError(BulkUpdateError):
+    """No usable answer: connection refused or reset, timeout, or an unreadable body.
+
+    For a POST, the server may or may not have acted on it.
+    """
+
+
+def describe_errors(errors: Sequence[dict[str, Any]]) -> str:
+    """A one-line summary of API error objects, for messages and logs."""
+    if not errors:
+        return "no error details"
+    parts = []
+    for error in errors:
+        text = f"{error.get('code', '?')} {error.get('detail') or error.get('title') or ''}".strip()
+        source = error.get("source")
+        pointer = source.get("pointer") if isinstance(source, dict) else source
+        if pointer:
+            text += f" ({pointer})"
+        parts.append(text)
+    return "; ".join(parts)

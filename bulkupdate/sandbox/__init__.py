@@ -1,0 +1,1 @@
+"""A strict local server that behaves like Telnyx's phone-number jobs API."""
