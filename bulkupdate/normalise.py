@@ -1,0 +1,144 @@
+"""Turn one raw input string into a +E.164 number or a Telnyx phone-number id.
+
+Most input in a bulk migration is already +E.164, so that case takes a fast path of a few
+string operations and two dictionary lookups; only messy input (spaces, punctuation,
+national formats) goes through ``phonenumbers``, which costs about 15 µs a number.
+
+Validation checks that a number is *possible* (a known country code and a length the
+country uses), which never refuses a number the API would accept. Checking that it is
+*valid* against ``phonenumbers``' metadata is optional (``strict``): that metadata lags
+newly opened ranges, so strictness can refuse real numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+from phonenumbers import PhoneMetadata, PhoneNumberFormat, ValidationResult
+from phonenumbers.phonenumberutil import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    UNKNOWN_REGION,
+    region_code_for_country_code,
+)
+
+from bulkupdate.errors import UsageError
+
+# An E.164 number has at most 15 digits, so a longer digits-only string can only be an id.
+MAX_E164_DIGITS = 15
+
+_POSSIBILITY_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.TOO_SHORT: "too short for its country",
+    ValidationResult.TOO_LONG: "too long for its country",
+    ValidationResult.INVALID_LENGTH: "a length its country does not use",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code",
+}
+
+
+class Rejected(ValueError):
+    """A raw entry that is neither a usable number nor an id; ``str()`` is the reason."""
+
+
+@cache
+def _possible_lengths() -> dict[str, frozenset[int]]:
+    """Country calling code (as digits) → the possible lengths of a whole +E.164 string.
+
+    The same lengths ``phonenumbers.is_possible_number`` checks: the general possible
+    lengths of the country code's main region (or its non-geographic entity).
+    """
+    table: dict[str, frozenset[int]] = {}
+    for code in COUNTRY_CODE_TO_REGION_CODE:
+        region = region_code_for_country_code(code)
+        if region == "001":
+            metadata = PhoneMetadata.metadata_for_nongeo_region(code)
+        else:
+            metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None or metadata.general_desc is None:
+            continue
+        prefix = str(code)
+        lengths = metadata.general_desc.possible_length or ()
+        # +, the country code, then the national number.
+        table[prefix] = frozenset(1 + len(prefix) + n for n in lengths if n > 0)
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class Normaliser:
+    """Classifies raw strings as +E.164 numbers or ids.
+
+    >>> Normaliser(default_region="US")("(312) 736-7254")
+    '+13127367254'
+    >>> Normaliser()("1583466971586889004")
+    '1583466971586889004'
+    """
+
+    default_region: str | None = None
+    ids_only: bool = False
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.default_region is not None:
+            region = self.default_region.upper()
+            if region not in phonenumbers.SUPPORTED_REGIONS:
+                raise UsageError(
+                    f"--default-region {self.default_region!r} is not a known region; "
+                    "use a two-letter ISO country code such as US, GB or DE"
+                )
+            object.__setattr__(self, "default_region", region)
+
+    def __call__(self, raw: str) -> str:
+        """The +E.164 number or id ``raw`` stands for; raises ``Rejected`` with the reason."""
+        text = raw.strip()
+        if not text:
+            raise Rejected("empty")
+        if self.ids_only:
+            if text.isdigit():
+                return text
+            raise Rejected("not a phone-number id (ids are digits only)")
+        if text[0] == "+" and text[1:].isdigit() and self.is_possible_e164(text):
+            if not self.strict or self._is_valid(text):
+                return text
+            raise Rejected("not a valid number in phonenumbers' metadata (--strict-numbers)")
+        if text.isdigit() and len(text) > MAX_E164_DIGITS:
+            return text
+        return self._parse(text)
+
+    @staticmethod
+    def is_possible_e164(text: str) -> bool:
+        """Whether ``text`` (``+`` and digits) is a possible number already in canonical form."""
+        table = _possible_lengths()
+        # Country codes form a prefix code: at most one of these matches.
+        for end in (2, 3, 4):
+            lengths = table.get(text[1:end])
+            if lengths is not None:
+                # A national number written with its trunk prefix 0 (+49 0221…) is left
+                # to phonenumbers, which knows where the 0 belongs (Italy keeps it).
+                return len(text) in lengths and text[end] != "0"
+        return False
+
+    def _parse(self, text: str) -> str:
+        try:
+            number = phonenumbers.parse(text, self.default_region)
+        except phonenumbers.NumberParseException as exc:
+            if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+                if text.startswith("+"):
+                    raise Rejected("unknown country code") from None
+                raise Rejected(
+                    "no country code: write it as +E.164 or give --default-region"
+                ) from None
+            raise Rejected("not a phone number") from None
+        reason = phonenumbers.is_possible_number_with_reason(number)
+        if reason != ValidationResult.IS_POSSIBLE:
+            raise Rejected(_POSSIBILITY_REASONS.get(reason, "not a possible number"))
+        if self.strict and not phonenumbers.is_valid_number(number):
+            raise Rejected("not a valid number in phonenumbers' metadata (--strict-numbers)")
+        e164: str = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        return e164
+
+    @staticmethod
+    def _is_valid(e164: str) -> bool:
+        number = phonenumbers.parse(e164, UNKNOWN_REGION)
+        valid: bool = phonenumbers.is_valid_number(number)
+        return valid

@@ -1,0 +1,215 @@
+"""Scan input into chunks of new, normalised numbers; reject and deduplicate on the way.
+
+A chunk holds a few thousand entries, so an async caller pays one thread hop per chunk,
+not per line. Nothing keeps more than one chunk, except the compact set of numbers seen.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from bulkupdate.dedupe import SeenSet
+from bulkupdate.normalise import Normaliser, Rejected
+from bulkupdate.sources import (
+    InputFormat,
+    Record,
+    RecordError,
+    csv_records,
+    detect_format,
+    display_name,
+    jsonl_records,
+    open_text,
+)
+
+CHUNK_SIZE = 4096
+RAW_TEXT_LIMIT = 80
+_READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input entry that will never be sent, with where it stands and why."""
+
+    source: str
+    line: int
+    raw: str
+    reason: str
+
+    @classmethod
+    def of(cls, source: str, line: int, raw: str, reason: str) -> Rejection:
+        if len(raw) > RAW_TEXT_LIMIT:
+            raw = raw[: RAW_TEXT_LIMIT - 1] + "…"
+        return cls(source, line, raw, reason)
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}: {self.raw!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An entry whose number was already seen in this run; it is sent once."""
+
+    source: str
+    line: int
+    value: str
+
+
+@dataclass(slots=True)
+class Chunk:
+    """New numbers (and ids) in input order, plus what was turned away beside them."""
+
+    values: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.values or self.rejections or self.duplicates)
+
+
+@dataclass(slots=True)
+class ScanCounts:
+    entries: int = 0
+    valid: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+
+class Scanner:
+    """Reads sources into ``Chunk``s, counting what it sees.
+
+    One scanner is one run: a number seen in any source is sent once.
+    """
+
+    def __init__(
+        self,
+        normaliser: Normaliser | None = None,
+        *,
+        column: str | None = None,
+        input_format: InputFormat | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        seen: SeenSet | None = None,
+    ) -> None:
+        self.normaliser = normaliser or Normaliser()
+        self.column = column
+        self.input_format = input_format
+        self.chunk_size = chunk_size
+        self.seen = seen if seen is not None else SeenSet()
+        self.counts = ScanCounts()
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (
+            f"<Scanner entries={c.entries} valid={c.valid} rejected={c.rejected} "
+            f"duplicates={c.duplicates}>"
+        )
+
+    def scan_paths(self, paths: Iterable[str]) -> Iterator[Chunk]:
+        for path in paths:
+            yield from self.scan_path(path)
+
+    def scan_path(self, path: str) -> Iterator[Chunk]:
+        source = display_name(path)
+        last_line = 0
+        chunk = Chunk()
+        try:
+            with open_text(path) as stream:
+                first = stream.readline()
+                fmt = self.input_format or detect_format(path, first)
+                lines = itertools.chain((first,), stream)
+                if fmt is InputFormat.TEXT and self.column is None:
+                    for line, text in _text_lines(lines):
+                        last_line = line
+                        self._take(chunk, source, line, text, False)
+                        if len(chunk.values) >= self.chunk_size:
+                            yield chunk
+                            chunk = Chunk()
+                else:
+                    for record in _records(lines, fmt, source, self.column):
+                        last_line = record.line
+                        if isinstance(record, RecordError):
+                            self.counts.entries += 1
+                            self._reject(chunk, source, record.line, record.raw, str(record))
+                        else:
+                            self._take(chunk, source, record.line, record.raw, record.is_id)
+                        if len(chunk.values) >= self.chunk_size:
+                            yield chunk
+                            chunk = Chunk()
+        except _READ_ERRORS as exc:
+            # A truncated gzip or a failing disk: keep what was read, say where it stopped.
+            # The unread rest counts as one rejected entry so the run cannot end clean.
+            self.counts.entries += 1
+            self._reject(chunk, source, last_line + 1, "", f"cannot read past this line ({exc})")
+        if chunk:
+            yield chunk
+
+    def scan_strings(self, values: Iterable[str], source: str = "<input>") -> Iterator[Chunk]:
+        """Scan entries given as strings (the library's input); ``line`` is the position."""
+        chunk = Chunk()
+        for line, raw in enumerate(values, 1):
+            if not isinstance(raw, str):
+                self.counts.entries += 1
+                self._reject(chunk, source, line, repr(raw), "not a string")
+                continue
+            self._take(chunk, source, line, raw, False)
+            if len(chunk.values) >= self.chunk_size:
+                yield chunk
+                chunk = Chunk()
+        if chunk:
+            yield chunk
+
+    def _take(self, chunk: Chunk, source: str, line: int, raw: str, is_id: bool) -> None:
+        counts = self.counts
+        counts.entries += 1
+        text = raw.strip()
+        normaliser = self.normaliser
+        if is_id:
+            if not text.isdigit():
+                self._reject(chunk, source, line, raw, "not a phone-number id (digits only)")
+                return
+            value = text
+        elif (
+            text[:1] == "+"
+            and text[1:].isdigit()
+            and not normaliser.strict
+            and normaliser.is_possible_e164(text)
+        ):
+            value = text  # the fast path: already canonical +E.164
+        else:
+            try:
+                value = normaliser(text)
+            except Rejected as exc:
+                self._reject(chunk, source, line, raw, str(exc))
+                return
+        if self.seen.add(value):
+            counts.valid += 1
+            chunk.values.append(value)
+        else:
+            counts.duplicates += 1
+            chunk.duplicates.append(Duplicate(source, line, value))
+
+    def _reject(self, chunk: Chunk, source: str, line: int, raw: str, reason: str) -> None:
+        """Record a rejection of an entry already counted in ``counts.entries``."""
+        self.counts.rejected += 1
+        chunk.rejections.append(Rejection.of(source, line, raw.strip(), reason))
+
+
+def _text_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text and text[0] != "#":
+            yield number, text
+
+
+def _records(
+    lines: Iterable[str], fmt: InputFormat, source: str, column: str | None
+) -> Iterator[Record | RecordError]:
+    if fmt is InputFormat.JSONL:
+        return jsonl_records(lines, column)
+    if fmt is InputFormat.TEXT:  # a plain list read with --column is still one column
+        return (Record(line, text) for line, text in _text_lines(lines))
+    delimiter = "\t" if fmt is InputFormat.TSV else ","
+    return csv_records(lines, source, delimiter=delimiter, column=column)

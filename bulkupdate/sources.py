@@ -1,0 +1,201 @@
+"""Open number lists and yield their raw records, whatever the format.
+
+Formats: plain text (one entry a line; blank lines and ``#`` comments ignored), CSV or
+TSV with a header row, and JSON Lines (``{"phone_number": ...}`` or ``{"id": ...}``). Any
+of them may be gzip-compressed; that is recognised by the magic bytes, not the name.
+``-`` reads standard input.
+
+Nothing here holds a whole file: records stream out one at a time, and the scanner
+(``scan.py``) turns them into numbers in chunks.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, TextIO, cast
+
+import orjson
+
+from bulkupdate.errors import InputFileError
+
+GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
+
+# Header names recognised without --column, in order of preference. Values in an id
+# column are phone-number ids whatever they look like.
+NUMBER_COLUMNS = ("phone_number", "phone", "number", "e164", "msisdn", "telephone", "tn", "did")
+ID_COLUMNS = ("id", "phone_number_id", "number_id")
+
+
+class InputFormat(StrEnum):
+    TEXT = "text"
+    CSV = "csv"
+    TSV = "tsv"
+    JSONL = "jsonl"
+
+
+_EXTENSIONS = {
+    ".txt": InputFormat.TEXT,
+    ".csv": InputFormat.CSV,
+    ".tsv": InputFormat.TSV,
+    ".jsonl": InputFormat.JSONL,
+    ".ndjson": InputFormat.JSONL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One raw entry: where it stands, its text, and whether its field names it an id."""
+
+    line: int
+    raw: str
+    is_id: bool = False
+
+
+class RecordError(ValueError):
+    """A line that holds no usable entry (bad JSON, missing column); ``str()`` says why."""
+
+    def __init__(self, line: int, raw: str, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.raw = raw
+
+
+def display_name(path: str) -> str:
+    return "<stdin>" if path == STDIN else path
+
+
+def check_readable(path: str) -> None:
+    """Fail before anything is sent if ``path`` cannot be read."""
+    if path == STDIN:
+        return
+    if os.path.isdir(path):
+        raise InputFileError(f"{path}: is a directory, not a number list")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+@contextmanager
+def open_text(path: str) -> Iterator[TextIO]:
+    """Open ``path`` (or stdin) as text, decompressing gzip when the magic bytes say so.
+
+    Undecodable bytes become U+FFFD so the line is rejected rather than the file.
+    """
+    try:
+        raw = sys.stdin.buffer if path == STDIN else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    # peek() needs a buffered reader; stdin replaced by a test may not be one.
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
+    binary: IO[bytes] = buffered
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        binary = cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        yield text
+    finally:
+        if path == STDIN:
+            text.detach()  # leave the process's stdin open
+        else:
+            text.close()
+            buffered.close()  # GzipFile does not close the file it was handed
+
+
+def detect_format(path: str, first_line: str) -> InputFormat:
+    """The format by extension (``.gz`` aside), else by the first non-blank line."""
+    name = path.lower().removesuffix(".gz")
+    for extension, fmt in _EXTENSIONS.items():
+        if name.endswith(extension):
+            return fmt
+    head = first_line.lstrip()
+    if head.startswith("{"):
+        return InputFormat.JSONL
+    if "\t" in head:
+        return InputFormat.TSV
+    if "," in head or ";" in head:
+        return InputFormat.CSV
+    return InputFormat.TEXT
+
+
+def csv_records(
+    lines: Iterable[str], source: str, *, delimiter: str, column: str | None
+) -> Iterator[Record | RecordError]:
+    """Records from one column of a CSV/TSV file with a header row."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [name.strip().lower() for name in header]
+    index, is_id = _choose_column(names, source, column)
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if index >= len(row):
+            line = reader.line_num
+            raw = (delimiter.join(row))[:80]
+            yield RecordError(line, raw, f"no value in column {header[index]!r}")
+            continue
+        value = row[index].strip()
+        if value:
+            yield Record(reader.line_num, value, is_id)
+
+
+def _choose_column(names: list[str], source: str, column: str | None) -> tuple[int, bool]:
+    if column is not None:
+        wanted = column.strip().lower()
+        if wanted not in names:
+            raise InputFileError(
+                f"{source}: no column {column!r}; the header has: {', '.join(names)}"
+            )
+        return names.index(wanted), wanted in ID_COLUMNS
+    for name in NUMBER_COLUMNS:
+        if name in names:
+            return names.index(name), False
+    for name in ID_COLUMNS:
+        if name in names:
+            return names.index(name), True
+    raise InputFileError(
+        f"{source}: cannot tell which column holds the numbers (header: {', '.join(names)}); "
+        "name it with --column"
+    )
+
+
+def jsonl_records(lines: Iterable[str], column: str | None) -> Iterator[Record | RecordError]:
+    """Records from JSON Lines: ``{"phone_number": ...}`` or ``{"id": ...}`` per line."""
+    keys = (column,) if column else ("phone_number", "id")
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            yield RecordError(number, text, "not valid JSON")
+            continue
+        if not isinstance(obj, dict):
+            yield RecordError(number, text, "not a JSON object")
+            continue
+        for key in keys:
+            value = obj.get(key)
+            if value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                yield RecordError(number, text, f"{key!r} is not a string")
+                break
+            yield Record(number, value, key in ID_COLUMNS)
+            break
+        else:
+            yield RecordError(number, text, f"no {' or '.join(repr(k) for k in keys)} field")
