@@ -195,13 +195,25 @@ class Schema:
         )
 
     def suggest(self, path: str) -> str | None:
-        """The closest valid name, by the whole path or else by its last part alone
-        (``forwards_to`` → ``voice.call_forwarding.forwards_to``)."""
-        # A group the path lies under is no suggestion: `voice.foo` is not meant to be `voice`.
-        names = [*self.by_path, *(g for g in self.groups if g and not path.startswith(g + "."))]
-        close = difflib.get_close_matches(path, names, n=1, cutoff=0.6)
-        if close:
-            return close[0]
-        by_last = {name.rpartition(".")[2]: name for name in self.by_path}
-        close = difflib.get_close_matches(path.rpartition(".")[2], list(by_last), n=1, cutoff=0.75)
+        """The closest valid name: a sibling under the same group, else the closest whole path,
+        else a field anywhere with a close last part (``forwards_to`` →
+        ``voice.call_forwarding.forwards_to``)."""
+        parent, _, name = path.rpartition(".")
+        if parent in self.groups and name:
+            siblings = self.groups[parent]
+            # A part of exactly one name first: `hd_voice` → `hd_voice_enabled` (difflib would
+            # rank `voice` higher), `call_forwarding.enabled` → `call_forwarding_enabled`.
+            close = [s for s in siblings if name in s]
+            if len(close) != 1:
+                close = difflib.get_close_matches(name, siblings, n=1, cutoff=0.6)
+            if close:
+                return f"{parent}.{close[0]}" if parent else close[0]
+        else:
+            names = [*self.by_path, *(group for group in self.groups if group)]
+            close = difflib.get_close_matches(path, names, n=1, cutoff=0.6)
+            if close:
+                return close[0]
+        known = [*(group for group in self.groups if group), *self.by_path]
+        by_last = {full.rpartition(".")[2]: full for full in known}
+        close = difflib.get_close_matches(name, list(by_last), n=1, cutoff=0.75)
         return by_last[close[0]] if close else None
