@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import doctest
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -13,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
 
+from bulkupdate import spec as spec_module
+from bulkupdate import spec_files
 from bulkupdate.errors import SpecError
 from bulkupdate.spec import (
     DeleteRequest,
@@ -22,6 +27,8 @@ from bulkupdate.spec import (
     UpdateSpec,
     load_update_spec,
 )
+from bulkupdate.spec_schema import UPDATE_FIELDS, UPDATE_SCHEMA
+from bulkupdate.spec_types import Field, ValueType
 
 NUMBERS = ["1583466971586889004", "+13127367254"]
 
@@ -482,3 +489,59 @@ def test_other_job_bodies_match_their_schemas() -> None:
         "properties": {"phone_numbers": {"items": {"type": "string"}, "type": "array"}},
     }
     OAS31Validator(delete_schema).validate(orjson.loads(DeleteRequest().encode_body(NUMBERS)))
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+
+def _values_for(field: Field) -> st.SearchStrategy[Any]:
+    if field.type is ValueType.BOOLEAN:
+        return st.booleans()
+    if field.type is ValueType.CHOICE:
+        return st.sampled_from(field.choices)
+    if field.type is ValueType.STRING_LIST:
+        return st.lists(st.text(max_size=8), max_size=4)
+    if field.path.endswith("forwards_to"):
+        return st.from_regex(r"\A\+[1-9]\d{1,14}\Z")
+    if field.path.endswith("cnam_listing_details"):
+        return st.from_regex(r"\A[A-Za-z0-9 ]{0,15}\Z")
+    return st.text(max_size=20)
+
+
+@st.composite
+def valid_fields(draw: st.DrawFn) -> dict[str, Any]:
+    chosen = draw(st.lists(st.sampled_from(UPDATE_FIELDS), min_size=1, unique=True))
+    leaves = {field.path: draw(_values_for(field)) for field in chosen}
+    # The two cross-field rules, satisfied.
+    if "voice.cnam_listing.cnam_listing_details" in leaves:
+        leaves["voice.cnam_listing.cnam_listing_enabled"] = True
+    if "voice.call_forwarding.forwarding_type" in leaves:
+        leaves["voice.call_forwarding.forwards_to"] = "+13035559123"
+    return leaves
+
+
+@given(valid_fields(), st.lists(st.from_regex(r"\A\+1\d{10}\Z"), min_size=1, max_size=20))
+def test_any_valid_spec_encodes_to_its_fields_plus_the_numbers(
+    leaves: dict[str, Any], numbers: list[str]
+) -> None:
+    spec = UpdateSpec(leaves)
+    body = orjson.loads(spec.encode_body(numbers))
+    assert body == {"phone_numbers": numbers, **spec.describe()["fields"]}
+    assert dict(UPDATE_SCHEMA.flatten(body)) == {"phone_numbers": numbers, **leaves}
+    OAS31Validator(UPDATE_REQUEST_SCHEMA).validate(body)
+
+
+def test_replace_validates_again() -> None:
+    spec = UpdateSpec.from_mapping({"tags": ["a"]}, {"tag": "legacy"})
+    assert dataclasses.replace(spec, filters=(("status", "active"),)).query_params() == [
+        ("filter[status]", "active")
+    ]
+    with pytest.raises(SpecError, match="unknown filter"):
+        dataclasses.replace(spec, filters=(("stat", "active"),))
+
+
+@pytest.mark.parametrize("module", [spec_module, spec_files])
+def test_docstring_examples_hold(module: ModuleType) -> None:
+    failures, tried = doctest.testmod(module)
+    assert tried > 0
+    assert failures == 0
