@@ -1,0 +1,257 @@
+"""The sandbox over HTTP: routes and the ``/v2`` middleware, on aiohttp.web.
+
+Every ``/v2`` request goes through the same steps, in the order the real API is believed to
+use: authentication → rate limit → fault injection → the handler (query and body
+validation → ownership → job cap). Each answer carries the ``x-ratelimit-*`` headers, is
+counted in the stats and is handed to the exchange hook. ``/_sandbox/*`` is outside all that:
+no auth, no rate limit, not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from bulkupdate.sandbox import refusals
+from bulkupdate.sandbox.bodies import parse_delete, parse_emergency, parse_update
+from bulkupdate.sandbox.clock import Clock
+from bulkupdate.sandbox.config import SandboxConfig, SandboxExchange
+from bulkupdate.sandbox.engine import Engine, Job
+from bulkupdate.sandbox.queries import (
+    parse_jobs_query,
+    parse_no_query,
+    parse_numbers_query,
+    parse_update_query,
+)
+from bulkupdate.sandbox.ratelimit import FixedWindowLimiter
+from bulkupdate.sandbox.refusals import ApiRefusal
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+API_PREFIX = "/v2"
+JOBS = API_PREFIX + "/phone_numbers/jobs"
+NUMBERS = API_PREFIX + "/phone_numbers"
+
+
+class _Dropped(web.Response):
+    """Marks an answer the client must never receive: the middleware hangs up instead."""
+
+
+def _json(payload: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=payload, status=status, content_type="application/json")
+
+
+def _data(payload: bytes, status: int = 200) -> web.Response:
+    return _json(b'{"data":' + payload + b"}", status)
+
+
+def _refusal(refusal: ApiRefusal) -> web.Response:
+    return _json(orjson.dumps(refusal.body()), refusal.status)
+
+
+class HttpFront:
+    """aiohttp handlers over one :class:`Engine`."""
+
+    def __init__(self, engine: Engine, config: SandboxConfig, clock: Clock) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self.limiter = FixedWindowLimiter(config.limit_per_window, config.rate_window)
+        self._request_no = 0  # requests past auth and rate limit: keys request-level faults
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware()])
+        add_get, add_post = app.router.add_get, app.router.add_post
+        add_post(JOBS + "/update_phone_numbers", self.create_update)
+        add_post(JOBS + "/delete_phone_numbers", self.create_delete)
+        add_post(JOBS + "/update_emergency_settings", self.create_emergency)
+        add_get(JOBS, self.list_jobs, allow_head=False)
+        add_get(JOBS + "/{id}", self.get_job, allow_head=False)
+        add_get(NUMBERS, self.list_numbers, allow_head=False)
+        add_get(NUMBERS + "/{id}", self.get_number, allow_head=False)
+        add_get(NUMBERS + "/{id}/voice", self.get_voice, allow_head=False)
+        add_get("/_sandbox/stats", self.get_stats, allow_head=False)
+        add_post("/_sandbox/reset", self.post_reset)
+        return app
+
+    def stats(self) -> dict[str, Any]:
+        return self.engine.stats_dict(self.clock.now(), peak_in_window=self.limiter.peak)
+
+    def reset(self) -> None:
+        self.engine.reset()
+        self.limiter.reset()
+        self._request_no = 0
+
+    # The /v2 pipeline.
+
+    def _middleware(self) -> Any:
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path != API_PREFIX and not request.path.startswith(API_PREFIX + "/"):
+                return await handler(request)
+            return await self._serve(request, handler)
+
+        return middleware
+
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read()
+        now = self.clock.now()
+        key = ""
+        verdict = None
+        try:
+            key = self._authenticate(request)
+            verdict = self.limiter.hit(key, now)
+            if not verdict.allowed:
+                raise refusals.rate_limited()
+            await self._request_faults()
+            response = await handler(request)
+        except ApiRefusal as refusal:
+            response = _refusal(refusal)
+        except web.HTTPMethodNotAllowed:
+            response = _refusal(
+                ApiRefusal(405, "10005", "Method not allowed", refusals.NOT_FOUND, pointer="/base")
+            )
+        except web.HTTPNotFound:
+            response = _refusal(refusals.not_found())
+        except Exception:  # a sandbox bug: answer like the API would, and say so in the log
+            log.exception("sandbox: unexpected error serving %s %s", request.method, request.path)
+            response = _refusal(refusals.unexpected())
+        if verdict is None:
+            verdict = self.limiter.peek(key, now)
+        response.headers.update(verdict.headers())
+        if response.status == 429 and self.config.retry_after:
+            response.headers["Retry-After"] = str(verdict.reset_after)
+        dropped = isinstance(response, _Dropped)
+        self.engine.stats.count_request(_endpoint(request), None if dropped else response.status)
+        self._tell_hook(request, body, response, dropped)
+        if dropped and request.transport is not None:
+            request.transport.abort()
+        return response
+
+    def _authenticate(self, request: web.Request) -> str:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise refusals.unauthorized()
+        if self.config.api_key is not None and token != self.config.api_key:
+            raise refusals.unauthorized()
+        return token
+
+    async def _request_faults(self) -> None:
+        """Faults that hit a request before it does anything, keyed by its number."""
+        config, dice = self.config, self.engine.dice
+        self._request_no += 1
+        if dice.chance(config.error_rate, "error", self._request_no):
+            self.engine.stats.faults["errors"] += 1
+            raise refusals.unexpected()
+        if dice.chance(config.slow_rate, "slow", self._request_no):
+            self.engine.stats.faults["slow"] += 1
+            await self.clock.sleep(config.slow_ms / 1000)
+
+    def _tell_hook(
+        self, request: web.Request, body: bytes, response: web.StreamResponse, dropped: bool
+    ) -> None:
+        hook = self.config.exchange_hook
+        if hook is None:
+            return
+        payload = response.body if isinstance(response, web.Response) else None
+        hook(
+            SandboxExchange(
+                method=request.method,
+                path=request.path,
+                query=tuple(request.query.items()),
+                headers={name.lower(): value for name, value in request.headers.items()},
+                body=body,
+                status=0 if dropped else response.status,
+                response_headers={name.lower(): v for name, v in response.headers.items()},
+                response_body=payload if isinstance(payload, bytes) else b"",
+                dropped=dropped,
+            )
+        )
+
+    # Job endpoints.
+
+    async def create_update(self, request: web.Request) -> web.Response:
+        number_filter = parse_update_query(request.query.items())
+        raw = await _json_body(request)
+        body = parse_update(raw, has_filters=number_filter is not None)
+        return self._created(self.engine.create_update(body, number_filter, self.clock.now()))
+
+    async def create_delete(self, request: web.Request) -> web.Response:
+        parse_no_query(request.query.items())
+        body = parse_delete(await _json_body(request))
+        return self._created(self.engine.create_delete(body, self.clock.now()))
+
+    async def create_emergency(self, request: web.Request) -> web.Response:
+        parse_no_query(request.query.items())
+        body = parse_emergency(await _json_body(request))
+        return self._created(self.engine.create_emergency(body, self.clock.now()))
+
+    def _created(self, job: Job) -> web.Response:
+        """202 with the job, unless a fault says the answer is lost after the job exists."""
+        config, dice = self.config, self.engine.dice
+        if dice.chance(config.drop_after_create_rate, "drop-after-create", job.seq):
+            self.engine.stats.faults["dropped_after_create"] += 1
+            return _Dropped()
+        if dice.chance(config.error_after_create_rate, "error-after-create", job.seq):
+            self.engine.stats.faults["errors_after_create"] += 1
+            raise refusals.unexpected()
+        return _data(self.engine.job_json(job, self.clock.now()), 202)
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        query = parse_jobs_query(request.query.items())
+        return _json(self.engine.jobs_page(query, self.clock.now()))
+
+    async def get_job(self, request: web.Request) -> web.Response:
+        parse_no_query(request.query.items())
+        now = self.clock.now()
+        job = self.engine.job(request.match_info["id"], now)
+        return _data(self.engine.job_json(job, now))
+
+    # Number endpoints.
+
+    async def list_numbers(self, request: web.Request) -> web.Response:
+        query = parse_numbers_query(request.query.items())
+        return _json(self.engine.numbers_page(query, self.clock.now()))
+
+    async def get_number(self, request: web.Request) -> web.Response:
+        parse_no_query(request.query.items())
+        record = self.engine.number(request.match_info["id"], self.clock.now())
+        return _data(orjson.dumps(record.detailed()))
+
+    async def get_voice(self, request: web.Request) -> web.Response:
+        parse_no_query(request.query.items())
+        record = self.engine.number(request.match_info["id"], self.clock.now())
+        return _data(orjson.dumps(record.voice_settings()))
+
+    # Sandbox controls.
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return _json(orjson.dumps(self.stats()))
+
+    async def post_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return _json(b'{"reset":true}')
+
+
+async def _json_body(request: web.Request) -> bytes:
+    if request.content_type != "application/json":
+        raise refusals.invalid_body(
+            "The request body must be JSON (Content-Type: application/json).", "/", status=400
+        )
+    return await request.read()
+
+
+def _endpoint(request: web.Request) -> str:
+    """``METHOD /path/{template}`` for stats, with the ``/v2`` prefix left out."""
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    if resource is None:
+        return f"{request.method} (unmatched)"
+    return f"{request.method} {resource.canonical.removeprefix(API_PREFIX)}"

@@ -1,0 +1,134 @@
+"""The sandbox's settings: one frozen dataclass, checked when it is built.
+
+Every setting the ``bulkupdate sandbox`` command has is a field here with the command's
+default, so a test can write ``SandboxConfig(op_ms=0, seed=3)`` and get what the command
+would serve with ``--op-ms 0 --seed 3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+
+from bulkupdate.sandbox.clock import Clock
+from bulkupdate.sandbox.phone import is_e164_syntax
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxExchange:
+    """One ``/v2`` request and the sandbox's answer, as the exchange hook receives it.
+
+    Header names are lower-case. ``status`` is 0 and ``dropped`` True when the sandbox
+    dropped the connection instead of answering (the ``drop_after_create_rate`` fault).
+    """
+
+    method: str
+    path: str  # e.g. "/v2/phone_numbers/jobs"
+    query: tuple[tuple[str, str], ...]  # decoded (name, value) pairs in order
+    headers: Mapping[str, str]
+    body: bytes
+    status: int
+    response_headers: Mapping[str, str]
+    response_body: bytes
+    dropped: bool = False
+
+
+_RATES = (
+    "fail_rate",
+    "error_rate",
+    "slow_rate",
+    "drop_after_create_rate",
+    "error_after_create_rate",
+    "stall_rate",
+)
+_NUMBER_SETS = ("unowned_numbers", "invalid_numbers", "flaky_numbers")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """How the sandbox behaves. Times are milliseconds (``*_ms``) or seconds.
+
+    >>> SandboxConfig(op_ms=0.0, seed=3).job_cap
+    20
+    """
+
+    api_key: str | None = None  # None: any non-empty bearer key is accepted
+    rate: float = 20.0  # requests per second per key
+    rate_window: float = 1.0  # seconds a rate window lasts
+    retry_after: bool = False  # add Retry-After to 429 answers
+    job_cap: int = 20  # pending or in-progress update and delete jobs
+    emergency_job_cap: int = 500  # pending or in-progress emergency-settings jobs
+    op_ms: float = 5.0  # time one number takes inside a job
+    pending_ms: float = 50.0  # time a job waits before it starts
+    job_ttl: float = 900.0  # seconds after creation an unfinished job expires
+    fail_rate: float = 0.0  # per-operation transient failures (10007)
+    error_rate: float = 0.0  # requests answered 500 without doing anything
+    slow_rate: float = 0.0  # requests answered late
+    slow_ms: float = 1000.0  # how late
+    drop_after_create_rate: float = 0.0  # job POSTs that create the job, then hang up
+    error_after_create_rate: float = 0.0  # job POSTs that create the job, then answer 500
+    stall_rate: float = 0.0  # jobs that stop part-way and expire after job_ttl
+    seed: int = 0
+    own_all: bool = True  # every valid +E.164 number is the account's
+    inventory: tuple[str, ...] = ()  # the account's numbers when own_all is False
+    unowned_numbers: frozenset[str] = field(default_factory=frozenset)
+    invalid_numbers: frozenset[str] = field(default_factory=frozenset)
+    flaky_numbers: frozenset[str] = field(default_factory=frozenset)
+    exchange_hook: Callable[[SandboxExchange], None] | None = None
+    clock: Clock | None = None  # None: the system clock
+
+    def __post_init__(self) -> None:
+        # Accept any iterable of numbers, but store immutable collections.
+        object.__setattr__(self, "inventory", tuple(self.inventory))
+        for name in _NUMBER_SETS:
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
+        problems = list(self._problems())
+        if problems:
+            raise ValueError("invalid sandbox settings: " + "; ".join(problems))
+
+    def _problems(self) -> Iterable[str]:
+        for name in _RATES:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                yield f"{name} must be between 0 and 1 (got {value})"
+        for name in ("op_ms", "pending_ms", "slow_ms"):
+            if getattr(self, name) < 0:
+                yield f"{name} must be 0 or more (got {getattr(self, name)})"
+        if self.job_ttl <= 0:
+            yield f"job_ttl must be more than 0 seconds (got {self.job_ttl})"
+        if self.rate_window <= 0:
+            yield f"rate_window must be more than 0 seconds (got {self.rate_window})"
+        if self.rate * self.rate_window < 1:
+            yield (
+                f"rate × rate_window must allow at least 1 request per window "
+                f"(got {self.rate} × {self.rate_window})"
+            )
+        for name in ("job_cap", "emergency_job_cap"):
+            if getattr(self, name) < 1:
+                yield f"{name} must be at least 1 (got {getattr(self, name)})"
+        if self.api_key is not None and not self.api_key.strip():
+            yield "api_key must not be blank (use None to accept any key)"
+        if self.own_all and self.inventory:
+            yield "own_all and inventory exclude each other: pass own_all=False with an inventory"
+        for name in ("inventory", *_NUMBER_SETS):
+            bad = sorted(n for n in getattr(self, name) if not is_e164_syntax(n))
+            if bad:
+                yield f"{name} must hold +E.164 numbers, not {', '.join(map(repr, bad[:3]))}"
+
+    @property
+    def limit_per_window(self) -> int:
+        """Requests admitted per rate window."""
+        return int(self.rate * self.rate_window + 1e-9)
+
+    def describe(self) -> dict[str, object]:
+        """The settings as plain values, for the command's summary and for stats."""
+        hidden = {"exchange_hook", "clock", "inventory", *_NUMBER_SETS}
+        shown: dict[str, object] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden
+        }
+        if self.api_key is not None:
+            shown["api_key"] = "(set)"
+        shown["inventory"] = len(self.inventory)
+        for name in _NUMBER_SETS:
+            shown[name] = len(getattr(self, name))
+        return shown

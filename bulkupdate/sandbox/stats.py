@@ -1,0 +1,83 @@
+"""Counters a run leaves behind, served at ``GET /_sandbox/stats``.
+
+Scripts depend on these keys: ``requests.{total,by_status,by_endpoint}``,
+``jobs.{created,peak_active,expired,overlapping}``, ``rate.{limit_per_second,
+peak_in_any_second}`` and ``numbers.{applied,reapplied_after_success}``. A careful client
+keeps ``jobs.overlapping`` and ``numbers.reapplied_after_success`` at 0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Stats:
+    """Mutable counters (the one place the sandbox keeps a running tally)."""
+
+    requests: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    jobs_created: int = 0
+    jobs_by_type: Counter[str] = field(default_factory=Counter)
+    jobs_final: Counter[str] = field(default_factory=Counter)
+    peak_active: int = 0
+    overlapping: int = 0
+    applied: int = 0
+    failed_operations: int = 0
+    reapplied_after_success: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def count_request(self, endpoint: str, status: int | None) -> None:
+        """Count one ``/v2`` request; ``status`` None for a dropped connection."""
+        self.requests += 1
+        self.by_endpoint[endpoint] += 1
+        if status is not None:
+            self.by_status[str(status)] += 1
+
+    def as_dict(
+        self, *, active: int, rate: float, window: float, limit: int, peak_in_window: int
+    ) -> dict[str, Any]:
+        return {
+            "requests": {
+                "total": self.requests,
+                "by_status": dict(sorted(self.by_status.items())),
+                "by_endpoint": dict(sorted(self.by_endpoint.items())),
+            },
+            "jobs": {
+                "created": self.jobs_created,
+                "active": active,
+                "peak_active": self.peak_active,
+                "completed": self.jobs_final["completed"],
+                "failed": self.jobs_final["failed"],
+                "expired": self.jobs_final["expired"],
+                "overlapping": self.overlapping,
+                "by_type": dict(sorted(self.jobs_by_type.items())),
+            },
+            "rate": {
+                "limit_per_second": rate,
+                "window_seconds": window,
+                "limit_per_window": limit,
+                "peak_in_any_second": peak_in_window,
+                "limited": self.by_status["429"],
+            },
+            "numbers": {
+                "applied": self.applied,
+                "failed": self.failed_operations,
+                "reapplied_after_success": self.reapplied_after_success,
+            },
+            "faults": {
+                name: self.faults[name]
+                for name in (
+                    "errors",
+                    "slow",
+                    "dropped_after_create",
+                    "errors_after_create",
+                    "stalled_jobs",
+                    "transient_failures",
+                    "invalid_failures",
+                )
+            },
+        }
