@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from bulkupdate.dedupe import SeenSet
 from bulkupdate.normalise import Normaliser, Rejected
 from bulkupdate.sources import (
+    STDIN,
     InputFormat,
     Record,
     RecordError,
@@ -99,6 +102,7 @@ class Scanner:
         self.chunk_size = chunk_size
         self.seen = seen if seen is not None else SeenSet()
         self.counts = ScanCounts()
+        self.bytes_read = 0  # of the (compressed) files, as of the last chunk handed out
 
     def __repr__(self) -> str:
         c = self.counts
@@ -115,8 +119,10 @@ class Scanner:
         source = display_name(path)
         last_line = 0
         chunk = Chunk()
+        done_before = self.bytes_read
         try:
             with open_text(path) as stream:
+                position = _byte_position(stream)
                 first = stream.readline()
                 fmt = self.input_format or detect_format(path, first)
                 lines = itertools.chain((first,), stream)
@@ -125,6 +131,7 @@ class Scanner:
                         last_line = line
                         self._take(chunk, source, line, text, False)
                         if len(chunk.values) >= self.chunk_size:
+                            self.bytes_read = done_before + position()
                             yield chunk
                             chunk = Chunk()
                 else:
@@ -136,6 +143,7 @@ class Scanner:
                         else:
                             self._take(chunk, source, record.line, record.raw, record.is_id)
                         if len(chunk.values) >= self.chunk_size:
+                            self.bytes_read = done_before + position()
                             yield chunk
                             chunk = Chunk()
         except _READ_ERRORS as exc:
@@ -143,13 +151,16 @@ class Scanner:
             # The unread rest counts as one rejected entry so the run cannot end clean.
             self.counts.entries += 1
             self._reject(chunk, source, last_line + 1, "", f"cannot read past this line ({exc})")
+        self.bytes_read = done_before + _file_size(path)
         if chunk:
             yield chunk
 
-    def scan_strings(self, values: Iterable[str], source: str = "<input>") -> Iterator[Chunk]:
+    def scan_strings(
+        self, values: Iterable[str], source: str = "<input>", first_line: int = 1
+    ) -> Iterator[Chunk]:
         """Scan entries given as strings (the library's input); ``line`` is the position."""
         chunk = Chunk()
-        for line, raw in enumerate(values, 1):
+        for line, raw in enumerate(values, first_line):
             if not isinstance(raw, str):
                 self.counts.entries += 1
                 self._reject(chunk, source, line, repr(raw), "not a string")
@@ -195,6 +206,38 @@ class Scanner:
         """Record a rejection of an entry already counted in ``counts.entries``."""
         self.counts.rejected += 1
         chunk.rejections.append(Rejection.of(source, line, raw.strip(), reason))
+
+
+def input_size(paths: Iterable[str]) -> int | None:
+    """Total bytes of the inputs, or None if one of them (stdin, a pipe) has no size."""
+    total = 0
+    for path in paths:
+        if path == STDIN or not os.path.isfile(path):
+            return None
+        total += os.path.getsize(path)
+    return total
+
+
+def _file_size(path: str) -> int:
+    try:
+        return 0 if path == STDIN else os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _byte_position(stream: TextIO) -> Callable[[], int]:
+    """How far into the file on disk the reader is (compressed bytes for gzip)."""
+    binary = getattr(stream, "buffer", None)
+    binary = getattr(binary, "fileobj", binary)  # through a GzipFile to its file
+    tell = getattr(binary, "tell", None)
+
+    def position() -> int:
+        try:
+            return int(tell()) if tell is not None else 0
+        except (OSError, ValueError):
+            return 0
+
+    return position
 
 
 def _text_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:

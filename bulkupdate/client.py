@@ -1,0 +1,181 @@
+"""The only module that talks to aiohttp's client: one session, every request, error mapping.
+
+Every request passes the rate governor first and reports its answer back to it. A 429
+pauses everyone and the request goes again (the server did not act on it). A GET that
+meets a server error or a broken connection is retried with backoff: reading twice does
+no harm. A POST is never retried here: whether its job was created is unknown, and only
+the caller can find out (``pipeline.py`` reconciles through the jobs list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import anyio
+
+from bulkupdate.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.errors import ApiError, RateLimited, ServerError, TransportError, UsageError
+from bulkupdate.limits import RateGovernor
+from bulkupdate.spec import JobKind
+from bulkupdate.version import __version__
+from bulkupdate.wire import Job, Page, decode_job, decode_page, error_for, rate_headers
+
+DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
+MAX_PAGE_SIZE = 250
+GET_ATTEMPTS = 6
+MAX_THROTTLED_IN_A_ROW = 50
+
+GET_BACKOFF = BackoffPolicy(base=0.5, cap=20.0)
+
+Params = Sequence[tuple[str, str]]
+
+
+class ApiClient:
+    """A Telnyx phone-number jobs client on one aiohttp session.
+
+    Create it inside the running event loop (the session and the limiter bind to it)::
+
+        async with ApiClient(api_key, rate=20) as client:
+            job = await client.get_job(job_id)
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        rate: float = 20.0,
+        timeout: float = 60.0,
+        governor: RateGovernor | None = None,
+        backoff: BackoffPolicy = GET_BACKOFF,
+    ) -> None:
+        if not api_key:
+            raise UsageError("no API key: set TELNYX_API_KEY")
+        if not base_url.startswith(("http://", "https://")):
+            raise UsageError(f"base URL {base_url!r} must start with http:// or https://")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.governor = governor or RateGovernor(rate)
+        self.backoff = backoff
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 15.0))
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        # Never the key.
+        return f"<ApiClient {self.base_url} {self.governor!r}>"
+
+    async def __aenter__(self) -> ApiClient:
+        self._session = aiohttp.ClientSession(
+            headers={
+                "Authorization": f"Bearer {self._api_key}",
+                "Accept": "application/json",
+                "User-Agent": f"bulkupdate/{__version__}",
+            },
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(limit=64, limit_per_host=64),
+            json_serialize=lambda obj: "",  # bodies are encoded by the caller (orjson)
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- the endpoints ---------------------------------------------------------------
+
+    async def create_job(self, kind: JobKind, body: bytes, params: Params = ()) -> Job:
+        """POST a job; raises ``ServerError``/``TransportError`` when its fate is unknown."""
+        _, answer = await self._send("POST", kind.path, params=params, body=body)
+        return decode_job(answer)
+
+    async def get_job(self, job_id: str) -> Job:
+        _, answer = await self._get(f"/phone_numbers/jobs/{job_id}")
+        return decode_job(answer)
+
+    async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int = 1) -> Page:
+        """A page of jobs of ``kind``, newest first; items stay raw (see ``wire.job_from_json``)."""
+        params = [
+            ("filter[type]", kind.value),
+            ("page[number]", str(page_number)),
+            ("page[size]", str(min(MAX_PAGE_SIZE, max(1, page_size)))),
+            ("sort", "created_at"),
+        ]
+        _, answer = await self._get("/phone_numbers/jobs", params)
+        return decode_page(answer)
+
+    async def list_phone_numbers(
+        self, *, page_number: int = 1, page_size: int = MAX_PAGE_SIZE, params: Params = ()
+    ) -> Page:
+        """A page of the account's numbers (``GET /phone_numbers``)."""
+        query = [("page[number]", str(page_number)), ("page[size]", str(page_size)), *params]
+        _, answer = await self._get("/phone_numbers", query)
+        return decode_page(answer)
+
+    # -- transport -------------------------------------------------------------------
+
+    async def _get(self, path: str, params: Params = ()) -> tuple[int, bytes]:
+        """A GET, retried with backoff through server errors and broken connections."""
+        for attempt in range(1, GET_ATTEMPTS + 1):
+            try:
+                return await self._send("GET", path, params=params)
+            except (ServerError, TransportError) as exc:
+                if attempt == GET_ATTEMPTS:
+                    raise
+                hint = exc.retry_after if isinstance(exc, ServerError) else None
+                await anyio.sleep(compute_backoff(attempt, self.backoff, hint=hint))
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self, method: str, path: str, *, params: Params = (), body: bytes | None = None
+    ) -> tuple[int, bytes]:
+        """One request through the governor, re-sent after 429s; errors become exceptions."""
+        for _ in range(MAX_THROTTLED_IN_A_ROW):
+            try:
+                return await self._send_once(method, path, params, body)
+            except RateLimited as exc:
+                last = exc
+                continue  # the governor has paused everyone; this request goes again
+        raise last
+
+    async def _send_once(
+        self, method: str, path: str, params: Params, body: bytes | None
+    ) -> tuple[int, bytes]:
+        session = self._session
+        if session is None:
+            raise RuntimeError("ApiClient used outside 'async with'")
+        await self.governor.acquire()
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        try:
+            async with session.request(
+                method, self.base_url + path, params=list(params), data=body, headers=headers
+            ) as response:
+                answer = await response.read()
+                status = response.status
+                rate = rate_headers(response.headers)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self.governor.abandoned()
+            raise TransportError(f"{method} {path}: {_describe(exc)}") from exc
+        if status == 429:
+            self.governor.throttled(rate)
+        else:
+            self.governor.answered(rate)
+        if status >= 400:
+            raise error_for(status, answer, rate)
+        if status not in (200, 201, 202):
+            raise ApiError(status, [{"code": "", "detail": f"unexpected status {status}"}])
+        return status, answer
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def job_list_items(page: Page) -> list[dict[str, Any]]:
+    return [item for item in page.items if isinstance(item, dict)]

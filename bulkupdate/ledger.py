@@ -1,0 +1,216 @@
+"""The run's books: which numbers are in flight, which wait for a retry, which are final.
+
+Every stage reports here; nothing else decides a number's outcome. Numbers that go
+through on their first job never get an entry of their own: only a number that needs
+another attempt is remembered (``History``), so memory follows the numbers in flight,
+not the size of the input.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from bulkupdate.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.batching import Batch
+from bulkupdate.outcomes import Outcome, OutcomeSink, Totals
+from bulkupdate.retrypool import History, RetryPool
+from bulkupdate.scan import Duplicate, Rejection
+from bulkupdate.tracker import settle
+from bulkupdate.wire import ErrorObject, Job
+
+# Between attempts of a number whose job failed it: 1 s, 2 s, 4 s… with jitter.
+RETRY_BACKOFF = BackoffPolicy(base=1.0, cap=60.0)
+RETRY_LINGER = 0.5  # seconds a part-filled retry batch waits for more numbers
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot for progress bars and callbacks."""
+
+    entries: int
+    numbers_done: int
+    succeeded: int
+    failed: int
+    rejected: int
+    duplicates: int
+    batches_submitted: int
+    jobs_finished: int
+    active_jobs: int
+    waiting_retry: int
+    input_done: bool
+
+
+class Ledger:
+    """Outcomes, retries and the counts that say when a run is over."""
+
+    def __init__(
+        self,
+        sink: OutcomeSink,
+        *,
+        batch_size: int,
+        max_attempts: int,
+        retry_backoff: BackoffPolicy = RETRY_BACKOFF,
+        clock: Callable[[], float] = anyio.current_time,
+        rand: Callable[[], float] = random.random,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.pool = RetryPool(batch_size)
+        self.history: dict[str, History] = {}
+        self.totals = Totals()
+        self.in_flight = 0  # numbers handed to submitters and not settled yet
+        self.entries = 0
+        self.input_done = False
+        self.batches_submitted = 0
+        self.jobs_finished = 0
+        self.active_jobs = 0
+        self._clock = clock
+        self._rand = rand
+        self._on_progress = on_progress
+        self._changed = anyio.Event()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Ledger in_flight={self.in_flight} retry={len(self.pool)} "
+            f"totals={self.totals.as_dict()}>"
+        )
+
+    # -- what the stages report ------------------------------------------------------
+
+    def read(
+        self, entries: int, rejections: Iterable[Rejection], dups: Iterable[Duplicate]
+    ) -> None:
+        self.entries += entries
+        for rejection in rejections:
+            self._final(Outcome.rejected(rejection))
+        for duplicate in dups:
+            self._final(Outcome.duplicate(duplicate))
+
+    def dispatched(self, batch: Batch) -> None:
+        self.in_flight += len(batch)
+
+    def submitted(self) -> None:
+        self.batches_submitted += 1
+        self.active_jobs += 1
+        self.progress()
+
+    def finish_job(self, job: Job, batch: Batch) -> None:
+        """Settle every number of a final job."""
+        self.active_jobs -= 1
+        self.jobs_finished += 1
+        by_id = batch.kind.value == "id"
+        settlement = settle(job, batch.values, by_id=by_id)
+        for value in settlement.succeeded:
+            self.succeeded(value, job.id)
+        for value, errors in settlement.failed:
+            self.failed(value, errors, job.id)
+        # One jitter draw for the whole job keeps its retries together in one batch.
+        jitter = self._rand()
+        for value, errors in settlement.retry:
+            self.retry(value, errors, job.id, jitter=jitter)
+        self.notify()
+
+    def succeeded(self, value: str, job_id: str) -> None:
+        past = self.history.pop(value, None)
+        if past is None:
+            self._final(Outcome.succeeded(value, 1, (job_id,)))
+        else:
+            self._final(Outcome.succeeded(value, past.attempts + 1, [*past.job_ids, job_id]))
+        self.in_flight -= 1
+
+    def failed(self, value: str, errors: Sequence[ErrorObject], job_id: str | None = None) -> None:
+        """A number failed for good (``job_id`` is the job it was in, if any)."""
+        past = self.history.pop(value, None) or History()
+        job_ids = [*past.job_ids, job_id] if job_id else past.job_ids
+        self._final(Outcome.failed(value, max(1, past.attempts + bool(job_id)), job_ids, errors))
+        self.in_flight -= 1
+
+    def retry(
+        self,
+        value: str,
+        errors: Sequence[ErrorObject],
+        job_id: str | None = None,
+        *,
+        jitter: float | None = None,
+    ) -> None:
+        """Send ``value`` again after a backoff, unless it has used up its attempts."""
+        past = self.history.setdefault(value, History())
+        if job_id:
+            past.attempts += 1
+            past.job_ids.append(job_id)
+        past.errors = tuple(errors)
+        if past.attempts >= self.max_attempts:
+            self.failed(value, errors)
+            return
+        draw = self._rand if jitter is None else (lambda: jitter)
+        wait = compute_backoff(max(1, past.attempts), self.retry_backoff, rand=draw)
+        self.pool.add(value, self._clock() + wait)
+        self.in_flight -= 1
+
+    def take_retry_batch(self) -> Batch | None:
+        """Ready retries: full batches while input still comes, then any ready ones.
+
+        Once the input is exhausted a part-filled batch goes when nothing else in flight
+        could join it, or after it has lingered a moment waiting for company.
+        """
+        linger = RETRY_LINGER if self.in_flight else 0.0
+        batch = self.pool.take(self._clock(), partial=self.input_done, linger=linger)
+        if batch is not None:
+            self.dispatched(batch)
+        return batch
+
+    def next_retry_at(self) -> float | None:
+        """When ``take_retry_batch`` may next have something; None if the pool is empty."""
+        return self.pool.next_ready_at(RETRY_LINGER if self.in_flight else 0.0)
+
+    def attempts(self, value: str) -> int:
+        past = self.history.get(value)
+        return past.attempts if past else 0
+
+    # -- coordination ---------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """Input read, nothing in flight, nothing waiting: the run is over."""
+        return self.input_done and self.in_flight == 0 and not len(self.pool)
+
+    def notify(self) -> None:
+        """Wake whoever waits for the books to change."""
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_for_change(self, at_most: float | None = None) -> None:
+        """Return when the books change, or after ``at_most`` seconds."""
+        event = self._changed
+        with anyio.move_on_after(at_most):
+            await event.wait()
+
+    def progress(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(self.snapshot())
+
+    def snapshot(self) -> Progress:
+        t = self.totals
+        return Progress(
+            entries=self.entries,
+            numbers_done=t.entries,
+            succeeded=t.succeeded,
+            failed=t.failed,
+            rejected=t.rejected,
+            duplicates=t.duplicates,
+            batches_submitted=self.batches_submitted,
+            jobs_finished=self.jobs_finished,
+            active_jobs=self.active_jobs,
+            waiting_retry=len(self.pool),
+            input_done=self.input_done,
+        )
+
+    def _final(self, outcome: Outcome) -> None:
+        self.totals.add(outcome)
+        self.sink.record(outcome)

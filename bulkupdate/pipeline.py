@@ -1,0 +1,166 @@
+"""The engine: input chunks → batches → submitters → watched jobs → outcomes.
+
+One anyio task group holds every task. Stages talk through bounded memory object
+streams: the reader and the retry feeder both send batches into one zero-buffer work
+stream (each with its own clone), so at most one batch waits per producer and memory
+stays flat whatever the input's size. Retries never go back into a stream a worker
+reads from while it is full: they wait in the ledger's pool, and the feeder sends them
+when a submitter is free. The run ends when the input is read and the ledger has
+nothing in flight and nothing waiting: the feeder closes its stream, the submitters
+drain and leave, the watcher sees its last job end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bulkupdate.batching import MAX_BATCH_SIZE, Batch, Batcher, check_batch_size
+from bulkupdate.client import ApiClient
+from bulkupdate.errors import UsageError
+from bulkupdate.ledger import Ledger, Progress
+from bulkupdate.limits import JobSlots
+from bulkupdate.outcomes import OutcomeSink, Totals
+from bulkupdate.ownership import OwnershipMode, OwnershipResolver, OwnershipStats
+from bulkupdate.scan import Chunk
+from bulkupdate.spec import JobRequest
+from bulkupdate.submitter import Submitter
+from bulkupdate.watcher import JobWatcher
+
+EXTRA_SUBMITTERS = 4  # beyond one per job slot: bisections hold a submitter a while
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How hard the engine may push; validated when built."""
+
+    max_active_jobs: int = 20
+    max_attempts: int = 5
+    batch_size: int = MAX_BATCH_SIZE
+    ownership: OwnershipMode = OwnershipMode.AUTO
+
+    def __post_init__(self) -> None:
+        if self.max_active_jobs < 1:
+            raise UsageError("--max-active-jobs must be at least 1")
+        if self.max_attempts < 1:
+            raise UsageError("--max-attempts must be at least 1")
+        check_batch_size(self.batch_size)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """What a run spent: requests, throttling, jobs, and how refusals were handled."""
+
+    totals: Totals
+    requests: int
+    throttled: int
+    jobs_created: int
+    polls: int
+    reconciled: int
+    cap_refusals: int
+    final_job_cap: int
+    final_rate: float
+    ownership: OwnershipStats
+
+
+async def run_engine(
+    client: ApiClient,
+    request: JobRequest,
+    chunks: AsyncIterable[Chunk],
+    sink: OutcomeSink,
+    settings: EngineSettings = EngineSettings(),
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    input_fraction: Callable[[], float | None] = lambda: None,
+) -> EngineStats:
+    """Run every entry of ``chunks`` through the API; outcomes go to ``sink``.
+
+    ``input_fraction`` tells how much of the input has been read (0..1), if known; the
+    ownership resolver uses it to estimate what is still to come.
+    """
+    ledger = Ledger(
+        sink,
+        batch_size=settings.batch_size,
+        max_attempts=settings.max_attempts,
+        on_progress=on_progress,
+    )
+    slots = JobSlots(settings.max_active_jobs)
+    watcher = JobWatcher(client, request.kind, ledger, slots)
+
+    def remaining_batches() -> float:
+        done = ledger.batches_submitted
+        fraction = input_fraction()
+        if ledger.input_done:
+            return len(ledger.pool) / settings.batch_size
+        if fraction is None or fraction <= 0:
+            return float(done)  # unknown: assume as much again is coming
+        return done * (1 - fraction) / fraction
+
+    resolver = OwnershipResolver(client, settings.ownership, remaining_batches=remaining_batches)
+    submitter = Submitter(client, request, ledger, slots, watcher, resolver)
+
+    async def read_input(send: MemoryObjectSendStream[Batch]) -> None:
+        batcher = Batcher(settings.batch_size)
+        async with send:
+            async for chunk in chunks:
+                ledger.read(
+                    len(chunk.values) + len(chunk.rejections) + len(chunk.duplicates),
+                    chunk.rejections,
+                    chunk.duplicates,
+                )
+                for batch in batcher.add(chunk.values):
+                    ledger.dispatched(batch)
+                    await send.send(batch)
+            for batch in batcher.flush():
+                ledger.dispatched(batch)
+                await send.send(batch)
+        ledger.input_done = True
+        ledger.notify()
+        ledger.progress()
+
+    async def feed_retries(send: MemoryObjectSendStream[Batch]) -> None:
+        async with send:
+            while not ledger.finished:
+                batch = ledger.take_retry_batch()
+                if batch is not None:
+                    await send.send(batch)
+                    continue
+                ready_at = ledger.next_retry_at()
+                at_most = None if ready_at is None else max(0.0, ready_at - anyio.current_time())
+                await ledger.wait_for_change(at_most)
+
+    async def submit(receive: MemoryObjectReceiveStream[Batch]) -> None:
+        async with receive:
+            async for batch in receive:
+                await submitter.handle(batch)
+                ledger.notify()
+
+    async def submitters(receive: MemoryObjectReceiveStream[Batch]) -> None:
+        async with anyio.create_task_group() as group, receive:
+            for _ in range(settings.max_active_jobs + EXTRA_SUBMITTERS):
+                group.start_soon(submit, receive.clone())
+        watcher.close()
+
+    send, receive = anyio.create_memory_object_stream[Batch](0)
+    async with anyio.create_task_group() as group:
+        group.start_soon(watcher.run)
+        group.start_soon(submitters, receive)
+        group.start_soon(read_input, send.clone())
+        group.start_soon(feed_retries, send)
+
+    governor = client.governor
+    return EngineStats(
+        totals=ledger.totals,
+        requests=governor.requests,
+        throttled=governor.model.throttled,
+        jobs_created=len(submitter.known_jobs),
+        polls=watcher.polls,
+        reconciled=submitter.reconciled,
+        cap_refusals=submitter.cap_refusals,
+        final_job_cap=slots.capacity,
+        final_rate=governor.model.rate,
+        ownership=resolver.stats,
+    )

@@ -1,0 +1,109 @@
+"""Per-number reports and the human summary of a run.
+
+``JsonlReport`` streams one JSON object per input entry to a file as outcomes become
+final, so a million-number report never sits in memory. ``SummarySink`` keeps only what
+a summary needs: counts of errors by kind and the first few rejections.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from bulkupdate.errors import UsageError
+from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
+
+EXAMPLES_SHOWN = 5
+
+
+class JsonlReport:
+    """Writes each outcome as a line of JSON to ``path`` (``-`` for stdout)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            self._file: IO[bytes] = open(self.path, "wb")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"--report {self.path}: cannot be written ({exc.strerror})") from exc
+        self.rows = 0
+
+    def __repr__(self) -> str:
+        return f"<JsonlReport {self.path} rows={self.rows}>"
+
+    def record(self, outcome: Outcome) -> None:
+        self._file.write(orjson.dumps(outcome.to_json()) + b"\n")
+        self.rows += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(slots=True)
+class SummarySink:
+    """Error counts by (code, detail, pointer) and the first rejections and failures."""
+
+    totals: Totals = field(default_factory=Totals)
+    errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    rejections: list[Outcome] = field(default_factory=list)
+    failures: list[Outcome] = field(default_factory=list)
+
+    def record(self, outcome: Outcome) -> None:
+        self.totals.add(outcome)
+        if outcome.status is OutcomeStatus.REJECTED:
+            if len(self.rejections) < EXAMPLES_SHOWN:
+                self.rejections.append(outcome)
+        elif outcome.status is OutcomeStatus.FAILED:
+            if len(self.failures) < EXAMPLES_SHOWN:
+                self.failures.append(outcome)
+            for error in outcome.errors[:1]:
+                self.errors[_error_key(error)] += 1
+
+
+@dataclass(slots=True)
+class Tee:
+    """Sends each outcome to several sinks."""
+
+    sinks: tuple[OutcomeSink, ...]
+
+    def record(self, outcome: Outcome) -> None:
+        for sink in self.sinks:
+            sink.record(outcome)
+
+
+def _error_key(error: dict[str, Any]) -> tuple[str, str, str]:
+    source = error.get("source")
+    pointer = source.get("pointer") if isinstance(source, dict) else source
+    return (
+        str(error.get("code", "")),
+        str(error.get("detail") or error.get("title") or ""),
+        str(pointer or ""),
+    )
+
+
+def summary_lines(summary: SummarySink, extra: Iterable[str] = ()) -> list[str]:
+    """The human summary: totals, then what went wrong and where."""
+    t = summary.totals
+    lines = [
+        f"{t.entries:,} entries: {t.succeeded:,} succeeded, {t.failed:,} failed, "
+        f"{t.rejected:,} rejected, {t.duplicates:,} duplicates"
+        + (f" ({t.retried:,} needed a retry)" if t.retried else ""),
+        *extra,
+    ]
+    if summary.errors:
+        lines.append("failed numbers by error:")
+        for (code, detail, pointer), count in summary.errors.most_common(8):
+            where = f" at {pointer}" if pointer else ""
+            lines.append(f"  {count:,} × {code} {detail}{where}".rstrip())
+    for outcome in summary.failures:
+        lines.append(f"  failed: {outcome.value}")
+    if summary.rejections:
+        lines.append("rejected entries (first shown):")
+        for outcome in summary.rejections:
+            reason = outcome.errors[0].get("detail") if outcome.errors else ""
+            lines.append(f"  {outcome.source}:{outcome.line}: {reason}: {outcome.raw!r}")
+    return lines

@@ -1,0 +1,69 @@
+"""Numbers waiting to be sent again, and what each has been through. No I/O.
+
+Numbers from different jobs share retry batches: while fresh input is still coming,
+the pool hands out only full batches (a request costs the same for 1 number as for
+1000); once the input is exhausted it hands out what is ready. Each number waits out its
+own backoff before it is ready.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from itertools import count
+
+from bulkupdate.batching import Batch, EntryKind
+from bulkupdate.wire import ErrorObject
+
+
+@dataclass(slots=True)
+class History:
+    """A number sent before and not final yet: how often, in which jobs, last errors."""
+
+    attempts: int = 0
+    job_ids: list[str] = field(default_factory=list)
+    errors: tuple[ErrorObject, ...] = ()
+
+
+class RetryPool:
+    """Numbers to send again, ordered by when each becomes ready."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self._heaps: dict[EntryKind, list[tuple[float, int, str]]] = {
+            EntryKind.NUMBER: [],
+            EntryKind.ID: [],
+        }
+        self._order = count()
+
+    def __len__(self) -> int:
+        return sum(len(heap) for heap in self._heaps.values())
+
+    def __repr__(self) -> str:
+        return f"<RetryPool {len(self)} numbers>"
+
+    def add(self, value: str, ready_at: float) -> None:
+        heapq.heappush(self._heaps[EntryKind.of(value)], (ready_at, next(self._order), value))
+
+    def take(self, now: float, *, partial: bool, linger: float = 0.0) -> Batch | None:
+        """A batch of ready numbers: a full one, or if ``partial`` any ready ones, once
+        the earliest of them has been ready for ``linger`` seconds."""
+        for kind, heap in self._heaps.items():
+            ready = 0
+            for ready_at, _, _ in heap:
+                if ready_at <= now:
+                    ready += 1
+                    if ready >= self.batch_size:
+                        break
+            # (a heap is only partly sorted, so count rather than slice)
+            lingered = bool(heap) and heap[0][0] <= now - linger
+            if ready >= self.batch_size or (partial and ready and lingered):
+                size = min(ready, self.batch_size)
+                values = tuple(heapq.heappop(heap)[2] for _ in range(size))
+                return Batch(kind, values)
+        return None
+
+    def next_ready_at(self, linger: float = 0.0) -> float | None:
+        """When the earliest number becomes ready (and has lingered); None if empty."""
+        heads = [heap[0][0] + linger for heap in self._heaps.values() if heap]
+        return min(heads) if heads else None

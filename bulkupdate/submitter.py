@@ -1,0 +1,219 @@
+"""Submit one batch: a job slot, the request, and whatever the answer asks for next.
+
+A submitter owns its batch until every number in it is in a job or failed:
+
+* job cap reached (other jobs on the account): lower the cap, wait for a slot, again;
+* ownership refusal: screen by inventory or bisect (see ``ownership.py``);
+* any other refusal: the numbers fail with the API's errors;
+* no answer, or a 5xx after the server may have acted: look for the job in the jobs
+  list before sending again, so that a lost answer never becomes a duplicate job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from bulkupdate.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.batching import Batch, EntryKind
+from bulkupdate.client import MAX_PAGE_SIZE, ApiClient
+from bulkupdate.errors import ApiError, AuthError, RequestRefused, ServerError, TransportError
+from bulkupdate.ledger import Ledger
+from bulkupdate.limits import JobSlots
+from bulkupdate.ownership import OwnershipResolver
+from bulkupdate.spec import JobRequest
+from bulkupdate.tracker import Refusal, classify_refusal
+from bulkupdate.watcher import JobWatcher
+from bulkupdate.wire import Job, job_from_json
+
+RECONCILE_ROUNDS = 8
+RESEND_BACKOFF = BackoffPolicy(base=0.5, cap=30.0)
+CLOCK_SKEW = timedelta(minutes=10)  # how far the server's clock may be from ours
+
+
+class Submitter:
+    """Turns batches into jobs; shared by the pipeline's submitter tasks."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        request: JobRequest,
+        ledger: Ledger,
+        slots: JobSlots,
+        watcher: JobWatcher,
+        resolver: OwnershipResolver,
+        *,
+        backoff: BackoffPolicy = RESEND_BACKOFF,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.ledger = ledger
+        self.slots = slots
+        self.watcher = watcher
+        self.resolver = resolver
+        self.backoff = backoff
+        self._wall_clock = wall_clock
+        self._params = request.query_params()
+        self.known_jobs: set[str] = set()
+        self.reconciled = 0
+        self.cap_refusals = 0
+
+    def __repr__(self) -> str:
+        return f"<Submitter {self.request.kind.value} jobs={len(self.known_jobs)} {self.slots!r}>"
+
+    async def handle(self, batch: Batch) -> None:
+        """Get every number of ``batch`` into a job, or failed with a reason."""
+        self.resolver.seen_batch()
+        values = self._screen(batch.values)
+        refusal = await self._submit(batch.kind, values) if values else None
+        if refusal is None:
+            return
+        if classify_refusal(refusal) is not Refusal.OWNERSHIP:
+            self._fail_all(values, refusal)
+            return
+        self.resolver.refused(refusal.errors)
+        if not self.resolver.screening and await self.resolver.consider_inventory():
+            await self.resolver.load_inventory()
+            values = self._screen(values)
+            refusal = await self._submit(batch.kind, values) if values else None
+            if refusal is None:
+                return
+            if classify_refusal(refusal) is not Refusal.OWNERSHIP:
+                self._fail_all(values, refusal)
+                return
+            # The inventory is stale for some number: bisect after all.
+        await self._bisect(batch.kind, values)
+
+    async def _bisect(self, kind: EntryKind, refused: Sequence[str]) -> None:
+        """Find the unowned numbers of a refused batch by adaptive binary splitting.
+
+        Each part on the stack is known to hold a culprit. Send its first half: if that
+        is accepted, the culprit is in the second half, which is split without being
+        sent; if it is refused, the second half is unknown and is sent too.
+        """
+        stack = [refused]
+        while stack:
+            part = stack.pop()
+            if len(part) == 1:
+                self.resolver.stats.unowned += 1
+                self.ledger.failed(part[0], (self.resolver.error,))
+                continue
+            middle = len(part) // 2
+            first, second = part[:middle], part[middle:]
+            if await self._try_part(kind, first, stack):
+                stack.append(second)
+            else:
+                await self._try_part(kind, second, stack)
+
+    async def _try_part(
+        self, kind: EntryKind, part: Sequence[str], stack: list[Sequence[str]]
+    ) -> bool:
+        """Send one part during bisection; True if it was accepted (or nothing was left).
+
+        The part is screened first if the inventory has arrived meanwhile; screening is
+        idempotent, since a screened-out number leaves the part for good.
+        """
+        part = self._screen(part)
+        if not part:
+            return True
+        refusal = await self._submit(kind, part)
+        self.resolver.stats.bisect_requests += 1
+        if refusal is None:
+            return True
+        if classify_refusal(refusal) is Refusal.OWNERSHIP:
+            stack.append(part)
+        else:
+            self._fail_all(part, refusal)
+        return False
+
+    def _fail_all(self, values: Sequence[str], refusal: ApiError) -> None:
+        for value in values:
+            self.ledger.failed(value, refusal.errors)
+
+    def _screen(self, values: Sequence[str]) -> Sequence[str]:
+        if not self.resolver.screening:
+            return values
+        owned, unowned = self.resolver.screen(values)
+        for value in unowned:
+            self.resolver.stats.unowned += 1
+            self.ledger.failed(value, (self.resolver.error,))
+        return owned
+
+    async def _submit(self, kind: EntryKind, values: Sequence[str]) -> RequestRefused | None:
+        """Create a job for ``values`` and hand it to the watcher; or return the refusal."""
+        await self.slots.acquire()
+        handed_over = False
+        try:
+            body = self.request.encode_body(values)
+            failures = 0
+            while True:
+                sent_at = self._wall_clock()
+                try:
+                    job = await self.client.create_job(self.request.kind, body, self._params)
+                except RequestRefused as exc:
+                    if classify_refusal(exc) is not Refusal.JOB_CAP:
+                        return exc
+                    await self._wait_for_slot_after_cap_refusal()
+                    continue
+                except AuthError:
+                    raise
+                except (ServerError, TransportError) as exc:
+                    failures += 1
+                    found = await self._reconcile(values, sent_at, exc)
+                    if found is None:
+                        await anyio.sleep(compute_backoff(failures, self.backoff))
+                        continue
+                    job = found
+                except ApiError as exc:  # 400, 404 and the like: the request is wrong
+                    return RequestRefused(exc.status, exc.errors)
+                self.known_jobs.add(job.id)
+                self.ledger.submitted()
+                handed_over = True
+                self.watcher.track(job, Batch(kind, tuple(values)))
+                return None
+        finally:
+            if not handed_over:
+                self.slots.release()
+
+    async def _wait_for_slot_after_cap_refusal(self) -> None:
+        """The account holds more active jobs than ours: cap at ours, wait for one to end."""
+        self.cap_refusals += 1
+        self.slots.lower(self.slots.active - 1)
+        self.slots.release()
+        await self.slots.acquire()
+
+    async def _reconcile(
+        self, values: Sequence[str], sent_at: datetime, cause: Exception
+    ) -> Job | None:
+        """The job a POST with no usable answer created, if it created one.
+
+        Looks for a job of the same kind, created since just before the POST, that this
+        run does not know yet and holds exactly these numbers. A 5xx with no job found
+        means the POST did nothing, and it is safe to send again.
+        """
+        wanted = set(values)
+        size = min(MAX_PAGE_SIZE, self.slots.capacity + 2 * len(self.watcher.jobs) + 10)
+        for round_ in range(1, RECONCILE_ROUNDS + 1):
+            try:
+                page = await self.client.list_jobs(self.request.kind, page_size=size)
+                break
+            except (ServerError, TransportError):
+                if round_ == RECONCILE_ROUNDS:
+                    raise TransportError(
+                        f"cannot tell whether a job was created after: {cause}"
+                    ) from cause
+                await anyio.sleep(compute_backoff(round_, self.backoff))
+        for item in page.items:
+            if not isinstance(item, dict) or item.get("id") in self.known_jobs:
+                continue
+            job = job_from_json(item)
+            if job.created_at is not None and job.created_at < sent_at - CLOCK_SKEW:
+                continue
+            numbers = set(job.phone_numbers)
+            if numbers == wanted or (self._params and numbers and numbers <= wanted):
+                self.reconciled += 1
+                return job
+        return None

@@ -1,0 +1,177 @@
+"""The library API: ``BulkUpdater``.
+
+Example::
+
+    import anyio
+    from bulkupdate import BulkUpdater
+
+    async def main() -> None:
+        async with BulkUpdater(api_key="KEY", rate=20, max_active_jobs=20) as updater:
+            result = await updater.update(
+                ["+13125550100", "(312) 555-0101"],
+                {"tags": ["migrated"], "hd_voice_enabled": True},
+                default_region="US",
+            )
+        print(result.totals.succeeded, "updated")
+
+    anyio.run(main)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bulkupdate.client import DEFAULT_BASE_URL, ApiClient
+from bulkupdate.errors import UsageError
+from bulkupdate.inputs import NumberFiles, open_input
+from bulkupdate.ledger import Progress
+from bulkupdate.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
+from bulkupdate.ownership import OwnershipMode
+from bulkupdate.pipeline import EngineSettings, EngineStats, run_engine
+from bulkupdate.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
+
+NumbersInput = NumberFiles | Iterable[str] | AsyncIterable[str]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """Every entry's outcome (when collected), the totals, and what the run spent."""
+
+    outcomes: tuple[Outcome, ...]
+    totals: Totals
+    stats: EngineStats
+
+    @property
+    def ok(self) -> bool:
+        """True when every entry succeeded (repeated entries do not count against it)."""
+        return self.totals.all_succeeded
+
+    def with_status(self, status: OutcomeStatus | str) -> Iterator[Outcome]:
+        wanted = OutcomeStatus(status)
+        return (outcome for outcome in self.outcomes if outcome.status is wanted)
+
+
+class BulkUpdater:
+    """Updates, deletes or sets emergency settings on phone numbers in bulk.
+
+    The API key defaults to ``TELNYX_API_KEY``; the base URL to ``TELNYX_BASE_URL``, else
+    Telnyx's. One updater shares one rate limit and one pool of job slots between all
+    the calls made on it. Use it as an async context manager inside the running loop.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        rate: float = 20.0,
+        max_active_jobs: int = 20,
+        max_attempts: int = 5,
+        batch_size: int = 1000,
+        ownership: OwnershipMode | str = OwnershipMode.AUTO,
+        timeout: float = 60.0,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY", "")
+        if not key:
+            raise UsageError("no API key: pass api_key= or set TELNYX_API_KEY")
+        if not rate > 0:
+            raise UsageError(f"rate must be above zero, got {rate}")
+        self._api_key = key
+        self.base_url = base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
+        self.rate = rate
+        self.timeout = timeout
+        self.settings = EngineSettings(
+            max_active_jobs=max_active_jobs,
+            max_attempts=max_attempts,
+            batch_size=batch_size,
+            ownership=OwnershipMode(ownership),
+        )
+        self._client: ApiClient | None = None
+
+    def __repr__(self) -> str:
+        return f"<BulkUpdater {self.base_url} rate={self.rate} {self.settings}>"
+
+    async def __aenter__(self) -> BulkUpdater:
+        client = ApiClient(
+            self._api_key, base_url=self.base_url, rate=self.rate, timeout=self.timeout
+        )
+        self._client = await client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(*exc_info)
+            self._client = None
+
+    async def update(
+        self,
+        numbers: NumbersInput,
+        spec: UpdateSpec | Mapping[str, Any],
+        *,
+        filters: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> UpdateResult:
+        """Apply ``spec`` (an ``UpdateSpec`` or the API body's fields) to ``numbers``.
+
+        ``filters`` (``{"tag": "legacy"}``) narrow the update to numbers that match.
+        Other keyword arguments are those of ``run``.
+        """
+        if not isinstance(spec, UpdateSpec):
+            spec = UpdateSpec.from_mapping(spec, filters)
+        elif filters is not None:
+            spec = UpdateSpec.from_mapping(dict(spec.fields), filters)
+        return await self.run(numbers, spec, **options)
+
+    async def delete_numbers(self, numbers: NumbersInput, **options: Any) -> UpdateResult:
+        """Delete ``numbers`` from the account. Other keyword arguments: see ``run``."""
+        return await self.run(numbers, DeleteRequest(), **options)
+
+    async def update_emergency_settings(
+        self,
+        numbers: NumbersInput,
+        *,
+        emergency_enabled: bool,
+        emergency_address_id: str | None = None,
+        **options: Any,
+    ) -> UpdateResult:
+        """Enable (with an address) or disable emergency services on ``numbers``."""
+        request = EmergencySettingsRequest(emergency_enabled, emergency_address_id)
+        return await self.run(numbers, request, **options)
+
+    async def run(
+        self,
+        numbers: NumbersInput,
+        request: JobRequest,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        sink: OutcomeSink | None = None,
+        default_region: str | None = None,
+        ids: bool = False,
+        strict: bool = False,
+    ) -> UpdateResult:
+        """Submit ``request`` for every number; return when each has an outcome.
+
+        ``numbers``: a ``NumberFiles``, or any iterable or async iterable of strings,
+        read with ``default_region``, ``ids`` and ``strict`` as ``NumberFiles`` would.
+        ``on_progress`` is called with a ``Progress`` as batches go and jobs end.
+        ``sink``: where outcomes go as they become final; by default they are kept and
+        returned in the result (pass a sink to keep memory flat on huge inputs).
+        """
+        if self._client is None:
+            raise RuntimeError("use BulkUpdater inside 'async with'")
+        collector = OutcomeCollector()
+        stream = open_input(numbers, default_region=default_region, ids=ids, strict=strict)
+        stats = await run_engine(
+            self._client,
+            request,
+            stream.chunks,
+            collector if sink is None else sink,
+            self.settings,
+            on_progress=on_progress,
+            input_fraction=stream.fraction,
+        )
+        outcomes = tuple(collector.outcomes)
+        return UpdateResult(outcomes, stats.totals, stats)

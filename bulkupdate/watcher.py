@@ -1,0 +1,199 @@
+"""Watch submitted jobs until they end, spending as little of the rate budget as it can.
+
+Polls cost the same budget as submissions, so the watcher
+
+* first looks at a job when the server's own estimate (``etc``) says it should be done,
+  and after that when its pending count says the rest should be;
+* learns about many jobs in one request (``GET /phone_numbers/jobs?filter[type]=…``,
+  newest first) when more than one is due, and fetches a single due job by id;
+* when no submitter is waiting for a job slot, polls at most at a small share of the
+  request rate, so the answers of many jobs come back in one list; once the input is
+  exhausted or a submitter waits for a slot, it polls as soon as a job is due, because a
+  finished job frees its slot only when it is seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+
+from bulkupdate.batching import Batch
+from bulkupdate.client import MAX_PAGE_SIZE, ApiClient
+from bulkupdate.errors import NotFoundError
+from bulkupdate.ledger import Ledger
+from bulkupdate.limits import JobSlots
+from bulkupdate.spec import JobKind
+from bulkupdate.tracker import first_poll_delay, next_poll_delay
+from bulkupdate.wire import Job, JobStatus, job_from_json
+
+POLL_SHARE_OF_RATE = 0.05  # of the request rate, for polls that nothing waits on
+DUE_MARGIN = 0.05  # seconds after the estimate before looking
+COALESCE = 0.25  # seconds: jobs due this soon are looked at in the same round
+LIST_SLACK = 5  # extra jobs on a list page, for jobs other clients created meanwhile
+
+
+@dataclass(slots=True)
+class TrackedJob:
+    job_id: str
+    batch: Batch
+    created_seq: int  # the order in which this run created its jobs
+    due: float
+    polls: int = 0
+    missing_from_list: bool = False
+
+
+class JobWatcher:
+    """Polls the jobs of one kind until each ends; settles them in the ledger."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        kind: JobKind,
+        ledger: Ledger,
+        slots: JobSlots,
+        *,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
+        self.client = client
+        self.kind = kind
+        self.ledger = ledger
+        self.slots = slots
+        self.jobs: dict[str, TrackedJob] = {}
+        self.seconds_per_number: float | None = None
+        self.polls = 0
+        self._clock = clock
+        self._created = 0
+        self._closing = False
+        self._added = anyio.Event()
+        self._last_poll = -math.inf
+
+    def __repr__(self) -> str:
+        return f"<JobWatcher {self.kind.value} active={len(self.jobs)} polls={self.polls}>"
+
+    def track(self, job: Job, batch: Batch) -> None:
+        """Watch ``job`` (just created for ``batch``) until it ends; it holds a job slot."""
+        self._created += 1
+        self._learn_from_estimate(job, len(batch))
+        if job.status.is_final:
+            self._finish(job, batch)
+            return
+        delay = first_poll_delay(job, len(batch), self.seconds_per_number)
+        self.jobs[job.id] = TrackedJob(job.id, batch, self._created, self._clock() + delay)
+        self._wake()
+
+    def close(self) -> None:
+        """No more jobs will come: return once the tracked ones have ended."""
+        self._closing = True
+        self._wake()
+
+    async def run(self) -> None:
+        while self.jobs or not self._closing:
+            wake_at = self._next_round()
+            if wake_at is None:
+                await self._wait(None)
+                continue
+            wait = wake_at - self._clock()
+            if wait > 0:
+                await self._wait(wait)
+                continue
+            await self._poll_round()
+
+    # -- scheduling ------------------------------------------------------------------
+
+    def _next_round(self) -> float | None:
+        if not self.jobs:
+            return None
+        due = min(job.due for job in self.jobs.values())
+        urgent = self.slots.waiting > 0 or self.ledger.input_done or self._closing
+        if urgent:
+            return due
+        # Nothing waits on a slot: spread polls thin so submissions get the budget.
+        rate = self.client.governor.model.rate
+        return max(due, self._last_poll + 1.0 / (POLL_SHARE_OF_RATE * rate))
+
+    async def _wait(self, at_most: float | None) -> None:
+        added = self._added
+        with anyio.move_on_after(at_most):
+            await added.wait()
+
+    def _wake(self) -> None:
+        self._added.set()
+        self._added = anyio.Event()
+
+    # -- polling ---------------------------------------------------------------------
+
+    async def _poll_round(self) -> None:
+        now = self._clock()
+        self._last_poll = now
+        due = [job for job in self.jobs.values() if job.due <= now + COALESCE]
+        listable = [job for job in due if not job.missing_from_list]
+        if len(listable) >= 2:
+            await self._poll_by_list(listable)
+            due = [job for job in due if job.missing_from_list and job.job_id in self.jobs]
+        for tracked in due:
+            await self._poll_one(tracked)
+
+    async def _poll_by_list(self, due: list[TrackedJob]) -> None:
+        oldest = min(job.created_seq for job in due)
+        size = min(MAX_PAGE_SIZE, self._created - oldest + 1 + LIST_SLACK)
+        page = await self.client.list_jobs(self.kind, page_size=size)
+        self.polls += 1
+        seen: set[str] = set()
+        for item in page.items:
+            if not isinstance(item, dict):
+                continue
+            tracked = self.jobs.get(str(item.get("id")))
+            if tracked is None:
+                continue
+            seen.add(tracked.job_id)
+            self._update(tracked, job_from_json(item))
+        for tracked in due:
+            if tracked.job_id not in seen:
+                tracked.missing_from_list = True  # pushed off the page: fetch by id
+
+    async def _poll_one(self, tracked: TrackedJob) -> None:
+        try:
+            job = await self.client.get_job(tracked.job_id)
+        except NotFoundError:
+            # The job is gone: its numbers were not seen to be updated, so they go again.
+            job = Job(
+                tracked.job_id,
+                self.kind.value,
+                JobStatus.FAILED,
+                None,
+                None,
+                tracked.batch.values,
+                (),
+                (),
+                (),
+            )
+        self.polls += 1
+        self._update(tracked, job)
+
+    def _update(self, tracked: TrackedJob, job: Job) -> None:
+        if job.status.is_final:
+            del self.jobs[tracked.job_id]
+            self._finish(job, tracked.batch)
+            return
+        tracked.polls += 1
+        tracked.due = self._clock() + next_poll_delay(job, self.seconds_per_number, tracked.polls)
+
+    def _finish(self, job: Job, batch: Batch) -> None:
+        self.slots.release()
+        self.ledger.finish_job(job, batch)
+        self.ledger.progress()
+
+    # -- learning how long a number takes --------------------------------------------
+    # From the server's own estimates: what polling observes is only as fine as the polls.
+
+    def _learn_from_estimate(self, job: Job, size: int) -> None:
+        if job.etc is not None and job.created_at is not None and size:
+            estimate = max(0.0, (job.etc - job.created_at).total_seconds()) / size
+            self._blend(estimate)
+
+    def _blend(self, sample: float) -> None:
+        previous = self.seconds_per_number
+        self.seconds_per_number = sample if previous is None else 0.8 * previous + 0.2 * sample
