@@ -35,7 +35,8 @@ def compute_backoff(
     rand: Callable[[], float] = random.random,
 ) -> float:
     """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-    ceiling = min(policy.cap, policy.base * 2.0 ** max(0, attempt - 1))
+    # 2.0 ** 1024 overflows; past 2 ** 1023 the product is at the cap (or inf) anyway.
+    ceiling = min(policy.cap, policy.base * 2.0 ** min(max(0, attempt - 1), 1023))
     wait = ceiling * (1 - policy.jitter * rand())
     if hint is not None:
         wait = max(wait, min(hint, policy.cap * 4))

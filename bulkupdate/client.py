@@ -10,8 +10,8 @@ the caller can find out (``pipeline.py`` reconciles through the jobs list).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import aiohttp
 import anyio
@@ -31,6 +31,7 @@ MAX_THROTTLED_IN_A_ROW = 50
 GET_BACKOFF = BackoffPolicy(base=0.5, cap=20.0)
 
 Params = Sequence[tuple[str, str]]
+_T = TypeVar("_T")
 
 
 class ApiClient:
@@ -90,11 +91,12 @@ class ApiClient:
     async def create_job(self, kind: JobKind, body: bytes, params: Params = ()) -> Job:
         """POST a job; raises ``ServerError``/``TransportError`` when its fate is unknown."""
         _, answer = await self._send("POST", kind.path, params=params, body=body)
-        return decode_job(answer)
+        return _decoded(decode_job, answer, "POST", kind.path)
 
     async def get_job(self, job_id: str) -> Job:
-        _, answer = await self._get(f"/phone_numbers/jobs/{job_id}")
-        return decode_job(answer)
+        path = f"/phone_numbers/jobs/{job_id}"
+        _, answer = await self._get(path)
+        return _decoded(decode_job, answer, "GET", path)
 
     async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int = 1) -> Page:
         """A page of jobs of ``kind``, newest first; items stay raw (see ``wire.job_from_json``)."""
@@ -105,7 +107,7 @@ class ApiClient:
             ("sort", "created_at"),
         ]
         _, answer = await self._get("/phone_numbers/jobs", params)
-        return decode_page(answer)
+        return _decoded(decode_page, answer, "GET", "/phone_numbers/jobs")
 
     async def list_phone_numbers(
         self, *, page_number: int = 1, page_size: int = MAX_PAGE_SIZE, params: Params = ()
@@ -113,7 +115,7 @@ class ApiClient:
         """A page of the account's numbers (``GET /phone_numbers``)."""
         query = [("page[number]", str(page_number)), ("page[size]", str(page_size)), *params]
         _, answer = await self._get("/phone_numbers", query)
-        return decode_page(answer)
+        return _decoded(decode_page, answer, "GET", "/phone_numbers")
 
     # -- transport -------------------------------------------------------------------
 
@@ -168,6 +170,14 @@ class ApiClient:
         if status not in (200, 201, 202):
             raise ApiError(status, [{"code": "", "detail": f"unexpected status {status}"}])
         return status, answer
+
+
+def _decoded(decode: Callable[[bytes], _T], answer: bytes, method: str, path: str) -> _T:
+    """A success answer's content; one that cannot be read is no usable answer."""
+    try:
+        return decode(answer)
+    except ValueError as exc:
+        raise TransportError(f"{method} {path}: unreadable answer: {exc}") from exc
 
 
 def _describe(exc: BaseException) -> str:

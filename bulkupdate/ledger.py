@@ -166,8 +166,11 @@ class Ledger:
         return batch
 
     def next_retry_at(self) -> float | None:
-        """When ``take_retry_batch`` may next have something; None if the pool is empty."""
-        return self.pool.next_ready_at(RETRY_LINGER if self.in_flight else 0.0)
+        """When ``take_retry_batch`` may next have something; None if nothing can come
+        until the books change (the pool is empty, or holds no full batch while input
+        still comes)."""
+        linger = RETRY_LINGER if self.in_flight else 0.0
+        return self.pool.next_ready_at(linger, partial=self.input_done)
 
     def attempts(self, value: str) -> int:
         past = self.history.get(value)

@@ -34,6 +34,7 @@ class RateModel:
     rate: float = 0.0
     paused_until: float = 0.0
     throttled: int = 0
+    streak: int = 0  # throttles in a row, each within 5 s of the one before
     last_throttle: float = -math.inf
     last_increase: float = 0.0
     server_rate: float | None = None  # learned from x-ratelimit-limit and the window
@@ -110,7 +111,7 @@ class RateModel:
         number of throttles in a row. Returns the pause in seconds.
         """
         self.throttled += 1
-        streak = self.throttled if now - self.last_throttle < 5 else 1
+        self.streak = self.streak + 1 if now - self.last_throttle < 5 else 1
         self.last_throttle = now
         self.rate = max(MIN_RATE, self.rate * DECREASE_FACTOR)
         if headers.retry_after is not None:
@@ -118,7 +119,7 @@ class RateModel:
         elif headers.reset is not None and headers.reset > 0:
             wait = headers.reset
         else:
-            wait = compute_backoff(streak, self.backoff)
+            wait = compute_backoff(self.streak, self.backoff)
         wait = min(MAX_PAUSE, wait) + WINDOW_MARGIN
         self.paused_until = max(self.paused_until, now + wait)
         self.window_end = self.window_remaining = None

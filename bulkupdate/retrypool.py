@@ -56,14 +56,19 @@ class RetryPool:
                     if ready >= self.batch_size:
                         break
             # (a heap is only partly sorted, so count rather than slice)
-            lingered = bool(heap) and heap[0][0] <= now - linger
+            lingered = bool(heap) and heap[0][0] + linger <= now  # as next_ready_at adds it
             if ready >= self.batch_size or (partial and ready and lingered):
                 size = min(ready, self.batch_size)
                 values = tuple(heapq.heappop(heap)[2] for _ in range(size))
                 return Batch(kind, values)
         return None
 
-    def next_ready_at(self, linger: float = 0.0) -> float | None:
-        """When the earliest number becomes ready (and has lingered); None if empty."""
-        heads = [heap[0][0] + linger for heap in self._heaps.values() if heap]
+    def next_ready_at(self, linger: float = 0.0, *, partial: bool = True) -> float | None:
+        """When ``take`` with the same ``partial`` and ``linger`` next has a batch: a full
+        one, or if ``partial`` the earliest number once it has lingered. None if no batch
+        can come without more numbers."""
+        size = self.batch_size
+        heads = [heapq.nsmallest(size, h)[-1][0] for h in self._heaps.values() if len(h) >= size]
+        if partial:
+            heads += [heap[0][0] + linger for heap in self._heaps.values() if heap]
         return min(heads) if heads else None
