@@ -269,7 +269,16 @@ class Engine:
         return list(self._jobs.values())
 
     def job_json(self, job: Job, now: float) -> bytes:
-        """The serialized job object, rebuilt only when its status or progress changed."""
+        """The serialized job object as of ``now``."""
+        self.advance(now)
+        return self._render(job, now)
+
+    def _render(self, job: Job, now: float) -> bytes:
+        """The serialized job, rebuilt only when its status or progress changed.
+
+        Call after :meth:`advance`: ``etc`` and ``updated_at`` follow from the status and
+        the progress, which together form the cache key.
+        """
         key = (job.status, job.applied)
         if job.cache_key != key:
             schedule, now_us = job.schedule, to_us(now)
@@ -300,7 +309,7 @@ class Engine:
             if query.type is None or job.type is query.type
         ]
         page = chosen[query.page.slice()]
-        data = b",".join(self.job_json(job, now) for job in page)
+        data = b",".join(self._render(job, now) for job in page)
         meta = orjson.dumps(query.page.meta(len(chosen)))
         return b'{"data":[' + data + b'],"meta":' + meta + b"}"
 
