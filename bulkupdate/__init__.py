@@ -2,36 +2,74 @@
 
 >>> from bulkupdate import BulkUpdater, NumberFiles, UpdateSpec  # doctest: +SKIP
 
-See ``BulkUpdater`` for a runnable example.
+See ``BulkUpdater`` for a runnable example. Names are imported on first use, so that
+``bulkupdate.scan`` or a dry run does not pay for the HTTP stack (about 20 MB).
 """
 
-from bulkupdate.errors import (
-    ApiError,
-    AuthError,
-    BulkUpdateError,
-    InputFileError,
-    NotFoundError,
-    RateLimited,
-    RequestRefused,
-    ServerError,
-    SpecError,
-    TransportError,
-    UsageError,
-)
-from bulkupdate.inputs import NumberFiles
-from bulkupdate.ledger import Progress
-from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
-from bulkupdate.ownership import OwnershipMode
-from bulkupdate.spec import (
-    DeleteRequest,
-    EmergencySettingsRequest,
-    JobKind,
-    JobRequest,
-    UpdateSpec,
-    load_update_spec,
-)
-from bulkupdate.updater import BulkUpdater, UpdateResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from bulkupdate.version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from bulkupdate.errors import (
+        ApiError,
+        AuthError,
+        BulkUpdateError,
+        InputFileError,
+        NotFoundError,
+        RateLimited,
+        RequestRefused,
+        ServerError,
+        SpecError,
+        TransportError,
+        UsageError,
+    )
+    from bulkupdate.inputs import NumberFiles
+    from bulkupdate.ledger import Progress
+    from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
+    from bulkupdate.settings import OwnershipMode
+    from bulkupdate.spec import (
+        DeleteRequest,
+        EmergencySettingsRequest,
+        JobKind,
+        JobRequest,
+        UpdateSpec,
+        load_update_spec,
+    )
+    from bulkupdate.updater import BulkUpdater, UpdateResult
+
+_HOMES = {
+    "bulkupdate.errors": (
+        "ApiError",
+        "AuthError",
+        "BulkUpdateError",
+        "InputFileError",
+        "NotFoundError",
+        "RateLimited",
+        "RequestRefused",
+        "ServerError",
+        "SpecError",
+        "TransportError",
+        "UsageError",
+    ),
+    "bulkupdate.inputs": ("NumberFiles",),
+    "bulkupdate.ledger": ("Progress",),
+    "bulkupdate.outcomes": ("Outcome", "OutcomeSink", "OutcomeStatus", "Totals"),
+    "bulkupdate.settings": ("OwnershipMode",),
+    "bulkupdate.spec": (
+        "DeleteRequest",
+        "EmergencySettingsRequest",
+        "JobKind",
+        "JobRequest",
+        "UpdateSpec",
+        "load_update_spec",
+    ),
+    "bulkupdate.updater": ("BulkUpdater", "UpdateResult"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "ApiError",
@@ -61,3 +99,16 @@ __all__ = [
     "UsageError",
     "load_update_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bulkupdate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*globals(), *__all__]

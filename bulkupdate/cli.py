@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 
 from bulkupdate.errors import AuthError, BulkUpdateError, SpecError, UsageError
 from bulkupdate.inputs import NumberFiles
-from bulkupdate.ownership import OwnershipMode
 from bulkupdate.runner import (
     EXIT_AUTH,
     EXIT_SOME_FAILED,
@@ -21,6 +20,7 @@ from bulkupdate.runner import (
     engine_settings,
     run_main,
 )
+from bulkupdate.settings import OwnershipMode
 from bulkupdate.sources import InputFormat
 from bulkupdate.spec import load_update_spec
 from bulkupdate.version import __version__

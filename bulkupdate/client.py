@@ -19,11 +19,11 @@ import anyio
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
 from bulkupdate.errors import ApiError, RateLimited, ServerError, TransportError, UsageError
 from bulkupdate.limits import RateGovernor
+from bulkupdate.settings import DEFAULT_BASE_URL
 from bulkupdate.spec import JobKind
 from bulkupdate.version import __version__
 from bulkupdate.wire import Job, Page, decode_job, decode_page, error_for, rate_headers
 
-DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 MAX_PAGE_SIZE = 250
 GET_ATTEMPTS = 6
 MAX_THROTTLED_IN_A_ROW = 50

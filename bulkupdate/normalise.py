@@ -41,27 +41,29 @@ class Rejected(ValueError):
     """A raw entry that is neither a usable number nor an id; ``str()`` is the reason."""
 
 
+# Country calling codes as digit strings. Codes form a prefix code (no code starts
+# another), so at most one of a number's first 1, 2 or 3 digits is in here.
+_COUNTRY_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
+
+
 @cache
-def _possible_lengths() -> dict[str, frozenset[int]]:
-    """Country calling code (as digits) → the possible lengths of a whole +E.164 string.
+def _possible_lengths(code: str) -> frozenset[int]:
+    """The possible lengths of a whole +E.164 string with country calling code ``code``.
 
     The same lengths ``phonenumbers.is_possible_number`` checks: the general possible
-    lengths of the country code's main region (or its non-geographic entity).
+    lengths of the code's main region (or its non-geographic entity). Loaded per code on
+    first use: all regions' metadata at once would cost about 27 MB.
     """
-    table: dict[str, frozenset[int]] = {}
-    for code in COUNTRY_CODE_TO_REGION_CODE:
-        region = region_code_for_country_code(code)
-        if region == "001":
-            metadata = PhoneMetadata.metadata_for_nongeo_region(code)
-        else:
-            metadata = PhoneMetadata.metadata_for_region(region)
-        if metadata is None or metadata.general_desc is None:
-            continue
-        prefix = str(code)
-        lengths = metadata.general_desc.possible_length or ()
-        # +, the country code, then the national number.
-        table[prefix] = frozenset(1 + len(prefix) + n for n in lengths if n > 0)
-    return table
+    region = region_code_for_country_code(int(code))
+    if region == "001":
+        metadata = PhoneMetadata.metadata_for_nongeo_region(int(code))
+    else:
+        metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return frozenset()
+    lengths = metadata.general_desc.possible_length or ()
+    # +, the country code, then the national number.
+    return frozenset(1 + len(code) + n for n in lengths if n > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +110,10 @@ class Normaliser:
     @staticmethod
     def is_possible_e164(text: str) -> bool:
         """Whether ``text`` (``+`` and digits) is a possible number already in canonical form."""
-        table = _possible_lengths()
-        # Country codes form a prefix code: at most one of these matches.
         for end in (2, 3, 4):
-            lengths = table.get(text[1:end])
-            if lengths is not None:
+            code = text[1:end]
+            if code in _COUNTRY_CODES:
+                lengths = _possible_lengths(code)
                 # A national number written with its trunk prefix 0 (+49 0221…) is left
                 # to phonenumbers, which knows where the 0 belongs (Italy keeps it).
                 return len(text) in lengths and text[end] != "0"

@@ -20,21 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import anyio
 
 from bulkupdate.client import ApiClient
 from bulkupdate.dedupe import number_key
+from bulkupdate.settings import OwnershipMode
 from bulkupdate.wire import ErrorObject, Page
 
 INVENTORY_PAGE_TASKS = 4
-
-
-class OwnershipMode(StrEnum):
-    AUTO = "auto"
-    BISECT = "bisect"
-    INVENTORY = "inventory"
 
 
 OWNERSHIP_ERROR: ErrorObject = {

@@ -18,36 +18,19 @@ from dataclasses import dataclass
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bulkupdate.batching import MAX_BATCH_SIZE, Batch, Batcher, check_batch_size
+from bulkupdate.batching import Batch, Batcher
 from bulkupdate.client import ApiClient
-from bulkupdate.errors import UsageError
 from bulkupdate.ledger import Ledger, Progress
 from bulkupdate.limits import JobSlots
 from bulkupdate.outcomes import OutcomeSink, Totals
-from bulkupdate.ownership import OwnershipMode, OwnershipResolver, OwnershipStats
+from bulkupdate.ownership import OwnershipResolver, OwnershipStats
 from bulkupdate.scan import Chunk
+from bulkupdate.settings import EngineSettings
 from bulkupdate.spec import JobRequest
 from bulkupdate.submitter import Submitter
 from bulkupdate.watcher import JobWatcher
 
 EXTRA_SUBMITTERS = 4  # beyond one per job slot: bisections hold a submitter a while
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    """How hard the engine may push; validated when built."""
-
-    max_active_jobs: int = 20
-    max_attempts: int = 5
-    batch_size: int = MAX_BATCH_SIZE
-    ownership: OwnershipMode = OwnershipMode.AUTO
-
-    def __post_init__(self) -> None:
-        if self.max_active_jobs < 1:
-            raise UsageError("--max-active-jobs must be at least 1")
-        if self.max_attempts < 1:
-            raise UsageError("--max-attempts must be at least 1")
-        check_batch_size(self.batch_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +54,7 @@ async def run_engine(
     request: JobRequest,
     chunks: AsyncIterable[Chunk],
     sink: OutcomeSink,
-    settings: EngineSettings = EngineSettings(),
+    settings: EngineSettings | None = None,
     *,
     on_progress: Callable[[Progress], None] | None = None,
     input_fraction: Callable[[], float | None] = lambda: None,
@@ -81,6 +64,7 @@ async def run_engine(
     ``input_fraction`` tells how much of the input has been read (0..1), if known; the
     ownership resolver uses it to estimate what is still to come.
     """
+    settings = settings or EngineSettings()
     ledger = Ledger(
         sink,
         batch_size=settings.batch_size,

@@ -13,21 +13,22 @@ import tomllib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import orjson
 
 from bulkupdate.batching import Batcher, check_batch_size
-from bulkupdate.client import DEFAULT_BASE_URL, ApiClient
 from bulkupdate.errors import UsageError
-from bulkupdate.inputs import NumberFiles, open_input
+from bulkupdate.inputs import NumberFiles
 from bulkupdate.ledger import Progress
 from bulkupdate.outcomes import Outcome
-from bulkupdate.ownership import OwnershipMode
-from bulkupdate.pipeline import EngineSettings, EngineStats, run_engine
 from bulkupdate.report import JsonlReport, SummarySink, Tee, summary_lines
+from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
 from bulkupdate.spec import UpdateSpec
+
+if TYPE_CHECKING:
+    from bulkupdate.pipeline import EngineStats
 
 SANDBOX_KEY = "sandbox-key"
 
@@ -125,6 +126,11 @@ async def execute(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> int:
     """The run itself; prints the summary to ``err`` and returns the exit code."""
+    # The HTTP stack loads only for a real run, not for a dry run or a usage error.
+    from bulkupdate.client import ApiClient
+    from bulkupdate.inputs import open_input
+    from bulkupdate.pipeline import run_engine
+
     api_key = options.resolved_api_key()
     report = JsonlReport(options.report) if options.report else None
     summary = SummarySink()

@@ -24,13 +24,13 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bulkupdate.client import DEFAULT_BASE_URL, ApiClient
+from bulkupdate.client import ApiClient
 from bulkupdate.errors import UsageError
 from bulkupdate.inputs import NumberFiles, open_input
 from bulkupdate.ledger import Progress
 from bulkupdate.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
-from bulkupdate.ownership import OwnershipMode
-from bulkupdate.pipeline import EngineSettings, EngineStats, run_engine
+from bulkupdate.pipeline import EngineStats, run_engine
+from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
 from bulkupdate.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
 
 NumbersInput = NumberFiles | Iterable[str] | AsyncIterable[str]

@@ -100,7 +100,7 @@ def test_fast_path_agrees_with_phonenumbers_on_canonical_numbers(raw: str) -> No
     possible = phonenumbers.is_possible_number_with_reason(parsed) == (
         phonenumbers.ValidationResult.IS_POSSIBLE
     )
-    if canonical:
-        assert Normaliser.is_possible_e164(raw) == possible
+    if canonical and Normaliser.is_possible_e164(raw):
+        assert possible  # the fast path only takes what phonenumbers would
     if canonical and possible:
         assert Normaliser()(raw) == raw  # never refuse what phonenumbers accepts
