@@ -32,7 +32,7 @@ from bulkupdate.spec import load_update_spec
 def write_numbers(path: Path, lines: int, *, messy: bool, seed: int = 1) -> None:
     rng = random.Random(seed)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wt") as file:  # type: ignore[operator]
+    with opener(path, "wt") as file:
         for _ in range(lines):
             area, exchange = rng.randint(201, 989), rng.randint(200, 999)
             line = rng.randint(0, 9999)
