@@ -100,11 +100,12 @@ class HttpFront:
         return middleware
 
     async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        body = await request.read()
         now = self.clock.now()
+        body = b""
         key = ""
         verdict = None
         try:
+            body = await request.read()
             key = self._authenticate(request)
             verdict = self.limiter.hit(key, now)
             if not verdict.allowed:
@@ -119,6 +120,8 @@ class HttpFront:
             )
         except web.HTTPNotFound:
             response = _refusal(refusals.not_found())
+        except web.HTTPException as exc:  # e.g. 413 for a body over aiohttp's size limit
+            response = _refusal(ApiRefusal(exc.status, "10015", exc.reason, exc.reason))
         except Exception:  # a sandbox bug: answer like the API would, and say so in the log
             log.exception("sandbox: unexpected error serving %s %s", request.method, request.path)
             response = _refusal(refusals.unexpected())

@@ -201,10 +201,19 @@ class Engine:
             if status.final:
                 finished = True
                 self.stats.jobs_final[status.value] += 1
-                self._busy.subtract(record.phone_number for record in job.targets)
+                self._release(job)
         if finished:
             self._active = [job for job in self._active if job.status.active]
-            self._busy = +self._busy  # drop numbers no active job holds
+
+    def _release(self, job: Job) -> None:
+        """Forget that a finished job holds its numbers (in O(its size), not O(all held))."""
+        busy = self._busy
+        for record in job.targets:
+            left = busy[record.phone_number] - 1
+            if left:
+                busy[record.phone_number] = left
+            else:
+                del busy[record.phone_number]
 
     def _apply(self, job: Job, index: int, at: float) -> None:
         record = job.targets[index]

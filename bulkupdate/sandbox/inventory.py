@@ -15,7 +15,7 @@ from typing import Any
 
 from bulkupdate.sandbox.bodies import NumberList
 from bulkupdate.sandbox.filters import NumberFilter
-from bulkupdate.sandbox.phone import EntryKind, number_facts, stable_id
+from bulkupdate.sandbox.phone import EntryKind, number_country, number_type, stable_id
 from bulkupdate.sandbox.timefmt import iso8601
 
 
@@ -64,7 +64,6 @@ class NumberRecord:
     seq: int
     created_at: float
     country_iso_alpha2: str
-    phone_number_type: str
     updated_at: float
     status: str = "active"
     tags: list[str] = field(default_factory=list)
@@ -78,6 +77,15 @@ class NumberRecord:
     emergency_address_id: str | None = None
     emergency_status: str = "disabled"
     voice: dict[str, Any] = field(default_factory=default_voice)
+    _type: str | None = None
+
+    @property
+    def phone_number_type(self) -> str:
+        # Worked out on first use: it costs as much as the validity check, and most runs
+        # never show it.
+        if self._type is None:
+            self._type = number_type(self.phone_number)
+        return self._type
 
     @property
     def owned(self) -> bool:
@@ -225,8 +233,8 @@ class Inventory:
         return self._add(number, now)
 
     def _add(self, number: str, now: float) -> NumberRecord | None:
-        facts = number_facts(number)
-        if facts is None or number in self._unowned:
+        country = number_country(number)
+        if country is None or number in self._unowned:
             return None
         record = NumberRecord(
             id=stable_id(number),
@@ -234,8 +242,7 @@ class Inventory:
             seq=len(self._by_number),
             created_at=now,
             updated_at=now,
-            country_iso_alpha2=facts.country_iso_alpha2,
-            phone_number_type=facts.phone_number_type,
+            country_iso_alpha2=country,
         )
         self._by_number[number] = record
         self._by_id[record.id] = record

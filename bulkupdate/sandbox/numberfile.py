@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bulkupdate.sandbox.dice import Dice
-from bulkupdate.sandbox.phone import is_e164_syntax, number_facts
+from bulkupdate.sandbox.phone import is_e164_syntax, number_country
 
 # Area codes in service, so libphonenumber accepts the numbers as valid.
 _AREA_CODES = (212, 213, 303, 305, 312, 415, 512, 617, 646, 702, 720, 773, 818, 917, 970)
@@ -44,7 +44,7 @@ def provision_numbers(count: int, seed: int = 0) -> list[str]:
         line = dice.pick(10_000, "provision-line", attempt)
         attempt += 1
         number = f"+1{area}{exchange:03d}{line:04d}"
-        if number not in chosen and number_facts(number) is not None:
+        if number not in chosen and number_country(number) is not None:
             chosen[number] = None
     return list(chosen)
 

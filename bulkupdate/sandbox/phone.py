@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from hashlib import blake2b
 
 import phonenumbers
@@ -56,14 +55,6 @@ def stable_id(phone_number: str) -> str:
     return str(_ID_LOW + int.from_bytes(digest, "big") % _ID_SPAN)
 
 
-@dataclass(frozen=True, slots=True)
-class NumberFacts:
-    """What libphonenumber says about a valid number."""
-
-    country_iso_alpha2: str
-    phone_number_type: str
-
-
 _TYPES = {
     phonenumbers.PhoneNumberType.MOBILE: "mobile",
     phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
@@ -71,18 +62,27 @@ _TYPES = {
 }
 
 
-def number_facts(phone_number: str) -> NumberFacts | None:
-    """Country and type of a canonical, valid +E.164 number; None when it is not one."""
+def number_country(phone_number: str) -> str | None:
+    """The ISO country of a canonical, valid +E.164 number; None when it is not one.
+
+    This is the hot path of "own all" (every new number passes through it once), so it asks
+    libphonenumber for the region first and checks validity for that region only, which is
+    what ``is_valid_number`` would do anyway.
+    """
     if not is_e164_syntax(phone_number):
         return None
     try:
         parsed = phonenumbers.parse(phone_number)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(parsed):
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is None or not phonenumbers.is_valid_number_for_region(parsed, region):
         return None
-    if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != phone_number:
-        return None
-    region = phonenumbers.region_code_for_number(parsed) or "US"
-    kind = _TYPES.get(phonenumbers.number_type(parsed), "local")
-    return NumberFacts(country_iso_alpha2=region, phone_number_type=kind)
+    canonical = f"+{parsed.country_code}{phonenumbers.national_significant_number(parsed)}"
+    return region if canonical == phone_number else None
+
+
+def number_type(phone_number: str) -> str:
+    """The spec's ``phone_number_type`` of a valid number (``local`` unless known otherwise)."""
+    parsed = phonenumbers.parse(phone_number)
+    return _TYPES.get(phonenumbers.number_type(parsed), "local")

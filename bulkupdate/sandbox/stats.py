@@ -12,6 +12,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+# Always present, so a script can index them without checking: every status the sandbox
+# answers and every endpoint it serves.
+STATUSES = ("200", "202", "400", "401", "404", "405", "422", "429", "500")
+ENDPOINTS = (
+    "GET /phone_numbers",
+    "GET /phone_numbers/jobs",
+    "GET /phone_numbers/jobs/{id}",
+    "GET /phone_numbers/{id}",
+    "GET /phone_numbers/{id}/voice",
+    "POST /phone_numbers/jobs/delete_phone_numbers",
+    "POST /phone_numbers/jobs/update_emergency_settings",
+    "POST /phone_numbers/jobs/update_phone_numbers",
+)
+
 
 @dataclass(slots=True)
 class Stats:
@@ -43,8 +57,8 @@ class Stats:
         return {
             "requests": {
                 "total": self.requests,
-                "by_status": dict(sorted(self.by_status.items())),
-                "by_endpoint": dict(sorted(self.by_endpoint.items())),
+                "by_status": _with_zeros(self.by_status, STATUSES),
+                "by_endpoint": _with_zeros(self.by_endpoint, ENDPOINTS),
             },
             "jobs": {
                 "created": self.jobs_created,
@@ -81,3 +95,8 @@ class Stats:
                 )
             },
         }
+
+
+def _with_zeros(counts: Counter[str], always: tuple[str, ...]) -> dict[str, int]:
+    merged = dict.fromkeys(always, 0) | dict(counts)
+    return dict(sorted(merged.items()))

@@ -7,6 +7,7 @@ kept beside this file (CI runs from a clean checkout where ``../shared`` may not
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,9 @@ from bulkupdate.sandbox import FakeClock, Sandbox, SandboxConfig, SandboxExchang
 SPEC = Path(__file__).with_name("telnyx-phone-number-jobs.openapi.yml")
 HOST_URL = "https://api.telnyx.com"  # the spec's server, so paths match as /v2/...
 
-# Answers the spec has no entry for: 429 is undocumented there (the notes describe it),
-# and 404/405 for paths or methods the API does not have.
-UNDOCUMENTED = {429}
+# Answers the spec has no entry for: 429 is undocumented there (the notes describe it) and
+# 413 is aiohttp's body-size limit; 404/405 for paths or methods the API lacks are below.
+UNDOCUMENTED = {413, 429}
 
 KEY = "test-key"
 NUMBERS = [f"+1312555{n:04d}" for n in range(100, 200)]
@@ -164,7 +165,7 @@ class Api:
         json: Any = None,
         params: Any = None,
         headers: dict[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | io.BytesIO | None = None,
     ) -> Answer:
         sent = {"Authorization": f"Bearer {self.key}"} if self.key else {}
         sent.update(headers or {})
