@@ -24,6 +24,7 @@ from bulkupdate.sandbox.dice import Dice
 from bulkupdate.sandbox.filters import NumberFilter
 from bulkupdate.sandbox.inventory import Inventory, NumberRecord
 from bulkupdate.sandbox.jobs import JobStatus, Schedule, to_us
+from bulkupdate.sandbox.outcomes import decide
 from bulkupdate.sandbox.phone import EntryKind, classify
 from bulkupdate.sandbox.queries import JobsQuery, JobType, NumberSort, NumbersQuery
 from bulkupdate.sandbox.stats import Stats
@@ -218,10 +219,19 @@ class Engine:
     def _apply(self, job: Job, index: int, at: float) -> None:
         record = job.targets[index]
         self._attempts[record.phone_number] += 1
-        error = self._failure(job, record, self._attempts[record.phone_number])
+        outcome = decide(
+            record.phone_number,
+            self._attempts[record.phone_number],
+            owned=record.owned,
+            locked_delete=job.type is JobType.DELETE_PHONE_NUMBERS and record.deletion_lock_enabled,
+            config=self.config,
+            dice=self.dice,
+        )
+        error = outcome.error(job.pointer)
         if error is not None:
             job.failed.append({**job.refs[index], "errors": [error]})
             self.stats.failed_operations += 1
+            self.stats.faults[f"{outcome.value}_failures"] += 1
             return
         body = job.body
         if isinstance(body, UpdateBody):
@@ -236,28 +246,6 @@ class Engine:
         if key in self._succeeded:
             self.stats.reapplied_after_success += 1
         self._succeeded.add(key)
-
-    def _failure(self, job: Job, record: NumberRecord, attempt: int) -> dict[str, Any] | None:
-        """The error of this application attempt, or None when it succeeds."""
-        config = self.config
-        number = record.phone_number
-        if number in config.invalid_numbers:
-            self.stats.faults["invalid_failures"] += 1
-            return refusals.field_failure(job.pointer)
-        if not record.owned:  # deleted by a job that finished after this one was created
-            return refusals.error_object(
-                "10005", "Resource not found", refusals.NOT_FOUND, pointer="/phone_numbers"
-            )
-        if job.type is JobType.DELETE_PHONE_NUMBERS and record.deletion_lock_enabled:
-            return refusals.field_failure("/deletion_lock_enabled")
-        if number in config.flaky_numbers:
-            transient = attempt == 1
-        else:
-            transient = self.dice.chance(config.fail_rate, "fail", number, attempt)
-        if transient:
-            self.stats.faults["transient_failures"] += 1
-            return refusals.transient_failure()
-        return None
 
     # Reading.
 

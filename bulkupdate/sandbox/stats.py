@@ -92,6 +92,8 @@ class Stats:
                     "stalled_jobs",
                     "transient_failures",
                     "invalid_failures",
+                    "gone_failures",
+                    "locked_failures",
                 )
             },
         }
