@@ -106,11 +106,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> int:
     try:
         config, notes = _settings(args)
+        sandbox = Sandbox(config, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:
         print(f"bulkupdate sandbox: error: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(Sandbox(config, host=args.host, port=args.port), notes))
+        asyncio.run(_serve(sandbox, notes))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:

@@ -23,10 +23,10 @@ from bulkupdate.sandbox.config import SandboxConfig
 from bulkupdate.sandbox.dice import Dice
 from bulkupdate.sandbox.filters import NumberFilter
 from bulkupdate.sandbox.inventory import Inventory, NumberRecord
-from bulkupdate.sandbox.jobs import JobStatus, Schedule, to_us
+from bulkupdate.sandbox.jobs import JobStatus, JobType, Schedule, to_us
 from bulkupdate.sandbox.outcomes import decide
 from bulkupdate.sandbox.phone import EntryKind, classify
-from bulkupdate.sandbox.queries import JobsQuery, JobType, NumberSort, NumbersQuery
+from bulkupdate.sandbox.queries import JobsQuery, NumberSort, NumbersQuery
 from bulkupdate.sandbox.stats import Stats
 from bulkupdate.sandbox.timefmt import iso8601_us
 

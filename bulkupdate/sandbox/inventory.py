@@ -186,18 +186,26 @@ class Inventory:
         unowned: frozenset[str],
         created_at: float,
     ) -> None:
-        self._initial = tuple(initial)
         self._own_all = own_all
         self._unowned = unowned
         self._created_at = created_at
+        # Countries are worked out once: reset() rebuilds the records from this.
+        self._initial = {number: number_country(number) for number in initial}
+        invalid = [number for number, country in self._initial.items() if country is None]
+        if invalid:
+            raise ValueError(
+                f"the inventory holds numbers that are not valid: {', '.join(invalid[:3])}"
+                + (f" and {len(invalid) - 3} more" if len(invalid) > 3 else "")
+            )
         self.reset()
 
     def reset(self) -> None:
         """Back to the initial numbers with their initial settings."""
         self._by_number: dict[str, NumberRecord] = {}
         self._by_id: dict[str, NumberRecord] = {}
-        for number in self._initial:
-            self._add(number, self._created_at)
+        for number, country in self._initial.items():
+            if number not in self._unowned and country is not None:
+                self._add(number, country, self._created_at)
 
     def __len__(self) -> int:
         return len(self._by_number)
@@ -230,12 +238,10 @@ class Inventory:
     def _adopt(self, number: str, now: float) -> NumberRecord | None:
         if not self._own_all or number in self._unowned:
             return None
-        return self._add(number, now)
-
-    def _add(self, number: str, now: float) -> NumberRecord | None:
         country = number_country(number)
-        if country is None or number in self._unowned:
-            return None
+        return None if country is None else self._add(number, country, now)
+
+    def _add(self, number: str, country: str, now: float) -> NumberRecord:
         record = NumberRecord(
             id=stable_id(number),
             phone_number=number,

@@ -11,6 +11,8 @@ Operation ``i`` finishes at ``started_at + (i + 1) × op_us``, so how far a job 
 state asks :meth:`Schedule.done_by` and :meth:`Schedule.status_at` for ``now`` and applies
 the operations that became due. A stalled job stops at operation ``stall_at`` and, like any
 job still unfinished ``ttl_us`` after creation, expires with its remaining numbers pending.
+A finished job is ``failed`` when every one of its operations failed, else ``completed``
+(its failures listed in ``failed_operations``); the spec leaves this undocumented.
 
 Times are whole microseconds: epoch seconds as floats lose the sub-microsecond precision
 that ``5 ms`` steps need, and a job must never show "completed" with one operation pending.
@@ -20,6 +22,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+
+class JobType(enum.StrEnum):
+    UPDATE_PHONE_NUMBERS = "update_phone_numbers"
+    DELETE_PHONE_NUMBERS = "delete_phone_numbers"
+    UPDATE_EMERGENCY_SETTINGS = "update_emergency_settings"
 
 
 class JobStatus(enum.StrEnum):

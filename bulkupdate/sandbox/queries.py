@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bulkupdate.sandbox.filters import LIST_FILTERS, UPDATE_FILTERS, NumberFilter, parse_filters
+from bulkupdate.sandbox.jobs import JobType
 from bulkupdate.sandbox.refusals import bad_page, bad_sort, invalid_parameter
 
 DEFAULT_PAGE_SIZE = 20
@@ -22,12 +23,6 @@ _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)((?:\[[^\[\]]*\])*)")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 
 Pairs = Iterable[tuple[str, str]]
-
-
-class JobType(enum.StrEnum):
-    UPDATE_PHONE_NUMBERS = "update_phone_numbers"
-    DELETE_PHONE_NUMBERS = "delete_phone_numbers"
-    UPDATE_EMERGENCY_SETTINGS = "update_emergency_settings"
 
 
 class NumberSort(enum.StrEnum):

@@ -15,7 +15,7 @@ import pytest
 
 from bulkupdate.cli import build_parser
 from bulkupdate.sandbox import provision_numbers, read_numbers, write_numbers
-from bulkupdate.sandbox.command import _settings
+from bulkupdate.sandbox.command import _settings, run_command
 
 from .conftest import NUMBERS
 
@@ -122,7 +122,9 @@ def parse(*flags: str) -> object:
     return build_parser().parse_args(["sandbox", *flags])
 
 
-def test_bad_files_and_combinations_are_refused_before_serving(tmp_path: Path) -> None:
+def test_bad_files_and_combinations_are_refused_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("+13125550100\n3125550101\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.txt:2: '3125550101' is not a \+E.164 number"):
@@ -131,10 +133,10 @@ def test_bad_files_and_combinations_are_refused_before_serving(tmp_path: Path) -
         _settings(parse("--unowned-numbers", str(tmp_path / "missing.txt")))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="--provision-out needs --provision"):
         _settings(parse("--provision-out", str(tmp_path / "x.txt")))  # type: ignore[arg-type]
-    args = parse("--inventory", str(bad))
-    from bulkupdate.sandbox.command import run_command
-
-    assert run_command(args) == 2  # type: ignore[arg-type]
+    assert run_command(parse("--inventory", str(bad))) == 2  # type: ignore[arg-type]
+    invalid = write_numbers(["+15555550100"], tmp_path / "invalid.txt")  # +E.164, not valid
+    assert run_command(parse("--inventory", str(invalid))) == 2  # type: ignore[arg-type]
+    assert "not valid: +15555550100" in capsys.readouterr().err
 
 
 def test_flags_map_onto_the_config(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from bulkupdate.sandbox import refusals
 from bulkupdate.sandbox.filters import NumberFilter
+from bulkupdate.sandbox.jobs import JobType
 from bulkupdate.sandbox.queries import (
-    JobType,
     NumberSort,
     Page,
     parse_jobs_query,
