@@ -21,6 +21,7 @@ from bulkupdate.wire import RateHeaders
 
 MIN_RATE = 0.2  # requests a second: never stop altogether
 DECREASE_FACTOR = 0.5
+DECREASE_INTERVAL = 1.0  # seconds: at most one multiplicative decrease in this time
 INCREASE_SHARE_PER_SECOND = 0.1  # of the ceiling, after a second without a 429
 WINDOW_MARGIN = 0.01  # seconds added to an estimated window end
 MAX_PAUSE = 120.0
@@ -36,6 +37,7 @@ class RateModel:
     throttled: int = 0
     streak: int = 0  # throttles in a row, each within 5 s of the one before
     last_throttle: float = -math.inf
+    last_decrease: float = -math.inf
     last_increase: float = 0.0
     server_rate: float | None = None  # learned from x-ratelimit-limit and the window
     window_end: float | None = None
@@ -113,7 +115,11 @@ class RateModel:
         self.throttled += 1
         self.streak = self.streak + 1 if now - self.last_throttle < 5 else 1
         self.last_throttle = now
-        self.rate = max(MIN_RATE, self.rate * DECREASE_FACTOR)
+        # Cut once per window, as TCP does once per round trip: the 429s of requests
+        # that were already in flight say nothing new about the rate.
+        if now - self.last_decrease >= DECREASE_INTERVAL:
+            self.rate = max(MIN_RATE, self.rate * DECREASE_FACTOR)
+            self.last_decrease = now
         if headers.retry_after is not None:
             wait = headers.retry_after
         elif headers.reset is not None and headers.reset > 0:

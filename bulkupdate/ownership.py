@@ -18,8 +18,10 @@ requests than the inventory's pages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import anyio
 
@@ -39,12 +41,34 @@ OWNERSHIP_ERROR: ErrorObject = {
 }
 
 
+class Verdict(StrEnum):
+    """How far the inventory's word on *unlisted* numbers is trusted.
+
+    A listed number is owned: the listing is the API's own answer. An unlisted number
+    is unowned only if the inventory is complete, which the run checks: the first
+    ``CALIBRATION`` unlisted numbers are each sent alone. If the API refuses every one,
+    the inventory is TRUSTED and unlisted numbers then fail together when the API
+    refuses them as a group. If it accepts any (a number bought during the run, or a
+    server that adopts numbers on sight), it is DOUBTED for the rest of the run and
+    unlisted numbers are bisected like any refused batch.
+    """
+
+    UNTESTED = "untested"
+    TRUSTED = "trusted"
+    DOUBTED = "doubted"
+
+
+CALIBRATION = 8
+
+
 @dataclass(slots=True)
 class OwnershipStats:
     refused_batches: int = 0
     bisect_requests: int = 0
     inventory_requests: int = 0
+    inventory_checks: int = 0  # requests that checked the inventory's verdict
     unowned: int = 0
+    verdict: Verdict = field(default_factory=lambda: Verdict.UNTESTED)
 
 
 class Inventory:
@@ -83,6 +107,7 @@ class OwnershipResolver:
         mode: OwnershipMode = OwnershipMode.AUTO,
         *,
         remaining_batches: Callable[[], float] = lambda: 0.0,
+        batch_size: int = 1000,
     ) -> None:
         self.client = client
         self.mode = mode
@@ -91,6 +116,10 @@ class OwnershipResolver:
         self.error: ErrorObject = OWNERSHIP_ERROR
         self._remaining_batches = remaining_batches
         self._batches_seen = 0
+        self.unresolved = 0  # refused batches whose culprits are still being looked for
+        self._first_page_lock = anyio.Lock()
+        self._calibration_refusals = 0
+        self._batch_size = batch_size
         self._first_page: Page | None = None
 
     def __repr__(self) -> str:
@@ -98,7 +127,27 @@ class OwnershipResolver:
 
     @property
     def screening(self) -> bool:
+        """Whether batches are split by a loaded inventory before they are sent."""
         return self.inventory is not None and self.inventory.ready.is_set()
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.stats.verdict
+
+    def doubt(self) -> None:
+        """The API contradicted the inventory: unlisted numbers get bisected from now on."""
+        self.stats.verdict = Verdict.DOUBTED
+
+    def calibrated(self, accepted: bool) -> None:
+        """One unlisted number sent alone came back ``accepted`` (or refused)."""
+        if self.stats.verdict is not Verdict.UNTESTED:
+            return
+        if accepted:
+            self.doubt()
+            return
+        self._calibration_refusals += 1
+        if self._calibration_refusals >= CALIBRATION:
+            self.stats.verdict = Verdict.TRUSTED
 
     def seen_batch(self) -> None:
         self._batches_seen += 1
@@ -115,18 +164,27 @@ class OwnershipResolver:
         return owned, unowned
 
     def refused(self, errors: Sequence[ErrorObject]) -> None:
-        """A batch was refused for ownership (not counting bisection's own requests)."""
+        """A batch was refused for ownership (not counting bisection's own requests).
+
+        Call ``resolved`` once its culprits are found.
+        """
         self.stats.refused_batches += 1
+        self.unresolved += 1
         if errors:
             self.error = dict(errors[0])
+
+    def resolved(self) -> None:
+        self.unresolved -= 1
 
     async def consider_inventory(self) -> bool:
         """After a refusal: whether to load the inventory now (see the module docstring).
 
-        In auto mode the first refusal is always bisected (it may be the only one). From
-        the second, the first page tells the account's size, so the cost of the rest of
-        the inventory is known exactly; the expected cost of bisecting is the refusal
-        share so far times the batches still to come times what a bisection has cost.
+        In auto mode the first refusal is always bisected: it may be the only one. From
+        the second on, the first page tells the account's size, so the cost of the rest
+        of the inventory is known exactly. Bisecting costs at least 2·log2(n) requests
+        for a batch of n with one culprit (more with more, as measured so far), for the
+        refused batches waiting for a resolution now and for the share of the batches
+        still to come that will be refused too.
         """
         if self.inventory is not None or self.mode is OwnershipMode.BISECT:
             return self.inventory is not None
@@ -135,13 +193,15 @@ class OwnershipResolver:
         stats = self.stats
         if stats.refused_batches < 2 or self._batches_seen == 0:
             return False
-        if self._first_page is None:
-            self._first_page = await self.client.list_phone_numbers(page_number=1)
-            self.stats.inventory_requests += 1
+        async with self._first_page_lock:
+            if self._first_page is None:
+                self._first_page = await self.client.list_phone_numbers(page_number=1)
+                stats.inventory_requests += 1
         refusal_share = stats.refused_batches / self._batches_seen
-        cost_each = stats.bisect_requests / max(1, stats.refused_batches - 1)
-        expected = refusal_share * self._remaining_batches() * cost_each
-        return self._first_page.total_pages - 1 < expected
+        floor = 2 * math.log2(max(2, self._batch_size))
+        cost_each = max(floor, stats.bisect_requests / (stats.refused_batches - 1))
+        to_bisect = self.unresolved + refusal_share * self._remaining_batches()
+        return self._first_page.total_pages - 1 < cost_each * to_bisect
 
     async def load_inventory(self) -> None:
         """Read every page of ``GET /phone_numbers`` (a few pages at a time)."""

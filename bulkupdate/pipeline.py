@@ -83,7 +83,12 @@ async def run_engine(
             return float(done)  # unknown: assume as much again is coming
         return done * (1 - fraction) / fraction
 
-    resolver = OwnershipResolver(client, settings.ownership, remaining_batches=remaining_batches)
+    resolver = OwnershipResolver(
+        client,
+        settings.ownership,
+        remaining_batches=remaining_batches,
+        batch_size=settings.batch_size,
+    )
     submitter = Submitter(client, request, ledger, slots, watcher, resolver)
 
     async def read_input(send: MemoryObjectSendStream[Batch]) -> None:

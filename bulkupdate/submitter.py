@@ -22,7 +22,7 @@ from bulkupdate.client import MAX_PAGE_SIZE, ApiClient
 from bulkupdate.errors import ApiError, AuthError, RequestRefused, ServerError, TransportError
 from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
-from bulkupdate.ownership import OwnershipResolver
+from bulkupdate.ownership import OwnershipResolver, Verdict
 from bulkupdate.spec import JobRequest
 from bulkupdate.tracker import Refusal, classify_refusal
 from bulkupdate.watcher import JobWatcher
@@ -67,25 +67,70 @@ class Submitter:
     async def handle(self, batch: Batch) -> None:
         """Get every number of ``batch`` into a job, or failed with a reason."""
         self.resolver.seen_batch()
-        values = self._screen(batch.values)
-        refusal = await self._submit(batch.kind, values) if values else None
+        if self.resolver.screening:
+            await self._send_screened(batch.kind, batch.values)
+            return
+        refusal = await self._submit(batch.kind, batch.values)
         if refusal is None:
             return
         if classify_refusal(refusal) is not Refusal.OWNERSHIP:
-            self._fail_all(values, refusal)
+            self._fail_all(batch.values, refusal)
             return
         self.resolver.refused(refusal.errors)
-        if not self.resolver.screening and await self.resolver.consider_inventory():
-            await self.resolver.load_inventory()
-            values = self._screen(values)
-            refusal = await self._submit(batch.kind, values) if values else None
+        try:
+            if await self.resolver.consider_inventory():
+                await self.resolver.load_inventory()
+                await self._send_screened(batch.kind, batch.values)
+            else:
+                await self._bisect(batch.kind, batch.values)
+        finally:
+            self.resolver.resolved()
+
+    async def _send_screened(self, kind: EntryKind, values: Sequence[str]) -> None:
+        """Send what the inventory lists; settle what it does not by its ``Verdict``."""
+        owned, unlisted = self.resolver.screen(values)
+        if owned:
+            refusal = await self._submit(kind, owned)
+            if refusal is not None:
+                if classify_refusal(refusal) is not Refusal.OWNERSHIP:
+                    self._fail_all(owned, refusal)
+                else:  # the API refuses a number the inventory lists
+                    self.resolver.doubt()
+                    await self._bisect(kind, owned)
+        verdict = self.resolver.verdict
+        if verdict is Verdict.UNTESTED:
+            unlisted = await self._calibrate(kind, unlisted)
+            verdict = self.resolver.verdict
+        if not unlisted:
+            return
+        refusal = await self._submit(kind, unlisted)
+        self.resolver.stats.inventory_checks += 1
+        if refusal is None:
+            self.resolver.doubt()  # owned after all: the inventory missed them
+        elif classify_refusal(refusal) is not Refusal.OWNERSHIP:
+            self._fail_all(unlisted, refusal)
+        elif verdict is Verdict.TRUSTED or len(unlisted) == 1:
+            self.resolver.stats.unowned += len(unlisted)
+            self._fail_all(unlisted, refusal)
+        else:
+            await self._bisect(kind, unlisted)
+
+    async def _calibrate(self, kind: EntryKind, unlisted: Sequence[str]) -> list[str]:
+        """Send unlisted numbers alone until the verdict is in; return the rest."""
+        rest = list(unlisted)
+        while rest and self.resolver.verdict is Verdict.UNTESTED:
+            value = rest.pop(0)
+            refusal = await self._submit(kind, [value])
+            self.resolver.stats.inventory_checks += 1
             if refusal is None:
-                return
-            if classify_refusal(refusal) is not Refusal.OWNERSHIP:
-                self._fail_all(values, refusal)
-                return
-            # The inventory is stale for some number: bisect after all.
-        await self._bisect(batch.kind, values)
+                self.resolver.calibrated(accepted=True)
+            elif classify_refusal(refusal) is Refusal.OWNERSHIP:
+                self.resolver.calibrated(accepted=False)
+                self.resolver.stats.unowned += 1
+                self.ledger.failed(value, refusal.errors)
+            else:
+                self.ledger.failed(value, refusal.errors)
+        return rest
 
     async def _bisect(self, kind: EntryKind, refused: Sequence[str]) -> None:
         """Find the unowned numbers of a refused batch by adaptive binary splitting.
@@ -111,14 +156,7 @@ class Submitter:
     async def _try_part(
         self, kind: EntryKind, part: Sequence[str], stack: list[Sequence[str]]
     ) -> bool:
-        """Send one part during bisection; True if it was accepted (or nothing was left).
-
-        The part is screened first if the inventory has arrived meanwhile; screening is
-        idempotent, since a screened-out number leaves the part for good.
-        """
-        part = self._screen(part)
-        if not part:
-            return True
+        """Send one part during bisection; True if it was accepted."""
         refusal = await self._submit(kind, part)
         self.resolver.stats.bisect_requests += 1
         if refusal is None:
@@ -132,15 +170,6 @@ class Submitter:
     def _fail_all(self, values: Sequence[str], refusal: ApiError) -> None:
         for value in values:
             self.ledger.failed(value, refusal.errors)
-
-    def _screen(self, values: Sequence[str]) -> Sequence[str]:
-        if not self.resolver.screening:
-            return values
-        owned, unowned = self.resolver.screen(values)
-        for value in unowned:
-            self.resolver.stats.unowned += 1
-            self.ledger.failed(value, (self.resolver.error,))
-        return owned
 
     async def _submit(self, kind: EntryKind, values: Sequence[str]) -> RequestRefused | None:
         """Create a job for ``values`` and hand it to the watcher; or return the refusal."""

@@ -60,10 +60,20 @@ def test_a_throttle_halves_the_rate_down_to_a_floor() -> None:
     model = RateModel(ceiling=8.0)
     model.throttled_at(10.0, headers(retry_after=0))
     assert model.rate == 8.0 * DECREASE_FACTOR
-    for _ in range(20):
-        model.throttled_at(10.0, headers(retry_after=0))
+    for second in range(1, 21):
+        model.throttled_at(10.0 + second, headers(retry_after=0))
     assert model.rate == MIN_RATE
     assert model.throttled == 21
+
+
+def test_throttles_within_one_window_cut_the_rate_once() -> None:
+    model = RateModel(ceiling=8.0)
+    for offset in (0.0, 0.1, 0.5, 0.9):  # the 429s of requests already in flight
+        model.throttled_at(10.0 + offset, headers(retry_after=0))
+    assert model.rate == 8.0 * DECREASE_FACTOR
+    assert model.throttled == 4
+    model.throttled_at(11.0, headers(retry_after=0))
+    assert model.rate == 8.0 * DECREASE_FACTOR**2
 
 
 def test_the_rate_climbs_back_additively_a_second_after_the_last_throttle() -> None:
