@@ -10,10 +10,18 @@ client encoding bug shows up as a refusal instead of being mirrored. Start it wi
         ...  # point a client at sandbox.base_url with any bearer key
         print(sandbox.stats()["numbers"]["applied"])
 
-Module map: ``config`` (settings), ``app`` (HTTP) and ``server`` (lifecycle) around a pure
-core: ``engine`` (account state), ``jobs`` (the job state machine), ``inventory`` (numbers),
-``bodies``/``queries``/``filters`` (request reading), ``ratelimit``, ``dice`` (seeded faults),
-``refusals`` (error bodies).
+Module map — a pure core without I/O, wrapped by a thin HTTP layer:
+
+- ``config``: the settings (``SandboxConfig``) and the exchange record for hooks
+- ``bodies``, ``queries``, ``filters``: reading requests, refusing what the spec does not allow
+- ``refusals``: Telnyx's error bodies, with the spec's wording
+- ``jobs``: the job state machine, a pure function of time
+- ``outcomes``: whether one number's update succeeds (faults included)
+- ``inventory``, ``phone``: the account's numbers, ownership, stable ids, number JSON
+- ``engine``: the account as a whole, advanced lazily from the clock; stats in ``stats``
+- ``ratelimit``: the fixed-window request limiter; ``dice``: seeded fault decisions
+- ``app`` (aiohttp handlers and the /v2 pipeline), ``server`` (``Sandbox``), ``command`` (CLI)
+- ``clock``, ``timefmt``, ``numberfile``: time, timestamps, number files and ``--provision``
 """
 
 from bulkupdate.sandbox.clock import Clock, FakeClock, SystemClock

@@ -69,13 +69,15 @@ class SandboxConfig:
     error_after_create_rate: float = 0.0  # job POSTs that create the job, then answer 500
     stall_rate: float = 0.0  # jobs that stop part-way and expire after job_ttl
     seed: int = 0
-    own_all: bool = True  # every valid +E.164 number is the account's
-    inventory: tuple[str, ...] = ()  # the account's numbers when own_all is False
+    own_all: bool = True  # every valid +E.164 number is the account's, on first sight
+    inventory: tuple[str, ...] = ()  # the account's numbers; needs own_all=False
     unowned_numbers: frozenset[str] = field(default_factory=frozenset)
     invalid_numbers: frozenset[str] = field(default_factory=frozenset)
     flaky_numbers: frozenset[str] = field(default_factory=frozenset)
+    # Called with every /v2 request and its answer, before the answer is sent; it should
+    # record and return (an exception there turns the answer into a 500).
     exchange_hook: Callable[[SandboxExchange], None] | None = None
-    clock: Clock | None = None  # None: the system clock
+    clock: Clock | None = None  # None: the system clock; tests pass a FakeClock
 
     def __post_init__(self) -> None:
         # Accept any iterable of numbers, but store immutable collections.
