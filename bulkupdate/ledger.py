@@ -65,6 +65,7 @@ class Ledger:
         self.history: dict[str, History] = {}
         self.totals = Totals()
         self.in_flight = 0  # numbers handed to submitters and not settled yet
+        self.submitting = 0  # batches a submitter holds and has not put in jobs yet
         self.entries = 0
         self.input_done = False
         self.batches_submitted = 0
@@ -177,6 +178,11 @@ class Ledger:
         return past.attempts if past else 0
 
     # -- coordination ---------------------------------------------------------------
+
+    @property
+    def nothing_to_submit(self) -> bool:
+        """Input read and no batch waiting for a submitter: only jobs remain to end."""
+        return self.input_done and self.submitting == 0
 
     @property
     def finished(self) -> bool:

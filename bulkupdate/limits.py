@@ -23,7 +23,7 @@ MIN_RATE = 0.2  # requests a second: never stop altogether
 DECREASE_FACTOR = 0.5
 DECREASE_INTERVAL = 1.0  # seconds: at most one multiplicative decrease in this time
 INCREASE_SHARE_PER_SECOND = 0.1  # of the ceiling, after a second without a 429
-WINDOW_MARGIN = 0.01  # seconds added to an estimated window end
+WINDOW_MARGIN = 0.002  # seconds added to an estimated window end (already an upper bound)
 MAX_PAUSE = 120.0
 
 
@@ -177,20 +177,23 @@ class RateGovernor:
 
     async def acquire(self) -> None:
         """Wait until one more request may go, and count it as sent."""
-        while True:
-            wait = self.model.delay(self._clock())
-            if wait > 0:
-                await anyio.sleep(wait)
-                continue
-            rate = self.model.current_rate(self._clock())
-            if abs(rate - self._limiter_rate) > 1e-9:
-                self._limiter.set_rate(rate)
-                self._limiter_rate = rate
-            await self._limiter.acquire()
-            if self.model.delay(self._clock()) == 0:
-                break  # not paused while this task waited for the bucket
+        await self._sit_out_pauses()
+        rate = self.model.current_rate(self._clock())
+        if abs(rate - self._limiter_rate) > 1e-9:
+            self._limiter.set_rate(rate)
+            self._limiter_rate = rate
+        await self._limiter.acquire()
+        # A pause may have begun while this task waited for the bucket. The drop it got
+        # is kept: handing it back would cost a whole interval at the paced rate.
+        await self._sit_out_pauses()
         self.model.sent()
         self.requests += 1
+
+    async def _sit_out_pauses(self) -> None:
+        # The condition is the clock itself (a pause or a window ends at a known time,
+        # and may be extended meanwhile), so a timed sleep is the event.
+        while (wait := self.model.delay(self._clock())) > 0:  # noqa: ASYNC110
+            await anyio.sleep(wait)
 
     def answered(self, headers: RateHeaders) -> None:
         self.model.answered(self._clock(), headers)

@@ -106,7 +106,7 @@ class OwnershipResolver:
         client: ApiClient,
         mode: OwnershipMode = OwnershipMode.AUTO,
         *,
-        remaining_batches: Callable[[], float] = lambda: 0.0,
+        total_batches: Callable[[], float] = lambda: 0.0,
         batch_size: int = 1000,
     ) -> None:
         self.client = client
@@ -114,7 +114,7 @@ class OwnershipResolver:
         self.stats = OwnershipStats()
         self.inventory: Inventory | None = None
         self.error: ErrorObject = OWNERSHIP_ERROR
-        self._remaining_batches = remaining_batches
+        self._total_batches = total_batches
         self._batches_seen = 0
         self.unresolved = 0  # refused batches whose culprits are still being looked for
         self._first_page_lock = anyio.Lock()
@@ -200,7 +200,8 @@ class OwnershipResolver:
         refusal_share = stats.refused_batches / self._batches_seen
         floor = 2 * math.log2(max(2, self._batch_size))
         cost_each = max(floor, stats.bisect_requests / (stats.refused_batches - 1))
-        to_bisect = self.unresolved + refusal_share * self._remaining_batches()
+        to_come = max(0.0, self._total_batches() - self._batches_seen)
+        to_bisect = self.unresolved + refusal_share * to_come
         return self._first_page.total_pages - 1 < cost_each * to_bisect
 
     async def load_inventory(self) -> None:

@@ -74,24 +74,27 @@ async def run_engine(
     slots = JobSlots(settings.max_active_jobs)
     watcher = JobWatcher(client, request.kind, ledger, slots)
 
-    def remaining_batches() -> float:
-        done = ledger.batches_submitted
-        fraction = input_fraction()
+    batches_read = 0
+
+    def total_batches() -> float:
+        """The input's batches, estimated from how much of it has been read so far."""
         if ledger.input_done:
-            return len(ledger.pool) / settings.batch_size
+            return batches_read + len(ledger.pool) / settings.batch_size
+        fraction = input_fraction()
         if fraction is None or fraction <= 0:
-            return float(done)  # unknown: assume as much again is coming
-        return done * (1 - fraction) / fraction
+            return 2.0 * batches_read  # unknown: assume as much again is coming
+        return batches_read / fraction
 
     resolver = OwnershipResolver(
         client,
         settings.ownership,
-        remaining_batches=remaining_batches,
+        total_batches=total_batches,
         batch_size=settings.batch_size,
     )
     submitter = Submitter(client, request, ledger, slots, watcher, resolver)
 
     async def read_input(send: MemoryObjectSendStream[Batch]) -> None:
+        nonlocal batches_read
         batcher = Batcher(settings.batch_size)
         async with send:
             async for chunk in chunks:
@@ -101,9 +104,11 @@ async def run_engine(
                     chunk.duplicates,
                 )
                 for batch in batcher.add(chunk.values):
+                    batches_read += 1
                     ledger.dispatched(batch)
                     await send.send(batch)
             for batch in batcher.flush():
+                batches_read += 1
                 ledger.dispatched(batch)
                 await send.send(batch)
         ledger.input_done = True
@@ -124,7 +129,11 @@ async def run_engine(
     async def submit(receive: MemoryObjectReceiveStream[Batch]) -> None:
         async with receive:
             async for batch in receive:
-                await submitter.handle(batch)
+                ledger.submitting += 1
+                try:
+                    await submitter.handle(batch)
+                finally:
+                    ledger.submitting -= 1
                 ledger.notify()
 
     async def submitters(receive: MemoryObjectReceiveStream[Batch]) -> None:

@@ -6,15 +6,14 @@ Polls cost the same budget as submissions, so the watcher
   and after that when its pending count says the rest should be;
 * learns about many jobs in one request (``GET /phone_numbers/jobs?filter[type]=…``,
   newest first) when more than one is due, and fetches a single due job by id;
-* when no submitter is waiting for a job slot, polls at most at a small share of the
-  request rate, so the answers of many jobs come back in one list; once the input is
-  exhausted or a submitter waits for a slot, it polls as soon as a job is due, because a
-  finished job frees its slot only when it is seen.
+* while job slots are free, waits to poll until they are about to run out at the rate
+  submissions go, so that one list brings back every job that ended meanwhile; once a
+  submitter waits for a slot, or everything is submitted, it polls as soon as a job is
+  due, because a finished job frees its slot only when it is seen.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +28,8 @@ from bulkupdate.spec import JobKind
 from bulkupdate.tracker import first_poll_delay, next_poll_delay
 from bulkupdate.wire import Job, JobStatus, job_from_json
 
-POLL_SHARE_OF_RATE = 0.05  # of the request rate, for polls that nothing waits on
+SLOT_LEAD = 0.3  # seconds before the free job slots would run out to look at jobs
+MAX_QUIET = 30.0  # seconds: the longest the watcher goes without looking
 DUE_MARGIN = 0.05  # seconds after the estimate before looking
 COALESCE = 0.25  # seconds: jobs due this soon are looked at in the same round
 LIST_SLACK = 5  # extra jobs on a list page, for jobs other clients created meanwhile
@@ -68,7 +68,7 @@ class JobWatcher:
         self._created = 0
         self._closing = False
         self._added = anyio.Event()
-        self._last_poll = -math.inf
+        self._last_poll = clock()  # the quiet spell counts from the start
 
     def __repr__(self) -> str:
         return f"<JobWatcher {self.kind.value} active={len(self.jobs)} polls={self.polls}>"
@@ -107,12 +107,19 @@ class JobWatcher:
         if not self.jobs:
             return None
         due = min(job.due for job in self.jobs.values())
-        urgent = self.slots.waiting > 0 or self.ledger.input_done or self._closing
-        if urgent:
+        # Urgent when jobs hold every slot (a job seen to end frees one at once), or when
+        # every batch is submitted and only the jobs' ends stand between the run and its
+        # end. (Slots held by submitters still waiting for the rate limiter do not count:
+        # they say nothing about the jobs.)
+        free = self.slots.capacity - len(self.jobs)
+        if free <= 0 or self._closing or self.ledger.nothing_to_submit:
             return due
-        # Nothing waits on a slot: spread polls thin so submissions get the budget.
+        # Slots are free: look only when they are about to run out at the rate
+        # submissions go, so one list brings back every job that ended meanwhile; and at
+        # least now and then, so a slow job's progress is seen.
         rate = self.client.governor.model.rate
-        return max(due, self._last_poll + 1.0 / (POLL_SHARE_OF_RATE * rate))
+        runs_out = self._clock() + free / rate - SLOT_LEAD
+        return max(due, min(runs_out, self._last_poll + MAX_QUIET))
 
     async def _wait(self, at_most: float | None) -> None:
         added = self._added

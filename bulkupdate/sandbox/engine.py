@@ -75,6 +75,7 @@ class Engine:
     def reset(self) -> None:
         """Forget jobs and counters; numbers back to their initial settings."""
         self.inventory.reset()
+        self._numbers_cache: tuple[tuple[NumberSort, int], list[NumberRecord]] | None = None
         self.stats = Stats()
         self._jobs: dict[str, Job] = {}
         self._active: list[Job] = []
@@ -240,6 +241,7 @@ class Engine:
             record.apply_emergency(body.enabled, body.address_id, at)
         else:
             record.apply_delete(at)
+            self.inventory.left()
         job.successful.append(job.refs[index])
         self.stats.applied += 1
         key = (record.phone_number, job.type)
@@ -313,12 +315,28 @@ class Engine:
     def numbers_page(self, query: NumbersQuery, now: float) -> bytes:
         """``GET /phone_numbers``: deleted numbers only when ``filter[status]=deleted``."""
         self.advance(now)
-        deleted = query.filter.status == "deleted"
-        chosen = _sort(self.inventory.select(query.filter, include_deleted=deleted), query.sort)
+        chosen = self._numbers_in_order(query)
         page = chosen[query.page.slice()]
         return orjson.dumps(
             {"data": [record.detailed() for record in page], "meta": query.page.meta(len(chosen))}
         )
+
+    def _numbers_in_order(self, query: NumbersQuery) -> list[NumberRecord]:
+        """The numbers a list query pages through, in its order.
+
+        Without filters the list depends only on which numbers the account holds, so it
+        is kept until one joins or leaves: a client reading an inventory of 200,000
+        numbers page by page would otherwise have every page filter and sort them all.
+        """
+        unfiltered = query.filter == NumberFilter()
+        key = (query.sort, self.inventory.membership)
+        if unfiltered and self._numbers_cache is not None and self._numbers_cache[0] == key:
+            return self._numbers_cache[1]
+        deleted = query.filter.status == "deleted"
+        chosen = _sort(self.inventory.select(query.filter, include_deleted=deleted), query.sort)
+        if unfiltered:
+            self._numbers_cache = (key, chosen)
+        return chosen
 
     def number(self, number_id: str, now: float) -> NumberRecord:
         """A number by id (``GET /phone_numbers/{id}``); deleted ones show status deleted."""

@@ -201,6 +201,7 @@ class Inventory:
 
     def reset(self) -> None:
         """Back to the initial numbers with their initial settings."""
+        self.membership = 0  # bumped whenever a number joins or leaves the account
         self._by_number: dict[str, NumberRecord] = {}
         self._by_id: dict[str, NumberRecord] = {}
         for number, country in self._initial.items():
@@ -227,6 +228,10 @@ class Inventory:
             records.append(record)
         return records
 
+    def left(self) -> None:
+        """A number stopped being the account's (a delete job removed it)."""
+        self.membership += 1
+
     def owned(self) -> Iterator[NumberRecord]:
         return (record for record in self._by_number.values() if record.owned)
 
@@ -252,6 +257,7 @@ class Inventory:
         )
         self._by_number[number] = record
         self._by_id[record.id] = record
+        self.membership += 1
         return record
 
     def __repr__(self) -> str:
