@@ -19,7 +19,7 @@ from bulkupdate.batching import Batch
 from bulkupdate.outcomes import Outcome, OutcomeSink, Totals
 from bulkupdate.retrypool import History, RetryPool
 from bulkupdate.scan import Duplicate, Rejection
-from bulkupdate.tracker import settle
+from bulkupdate.tracker import FILTERED_OUT, settle
 from bulkupdate.wire import ErrorObject, Job
 
 # Between attempts of a number whose job failed it: 1 s, 2 s, 4 s… with jitter.
@@ -57,8 +57,10 @@ class Ledger:
         clock: Callable[[], float] = anyio.current_time,
         rand: Callable[[], float] = random.random,
         on_progress: Callable[[Progress], None] | None = None,
+        filtered: bool = False,
     ) -> None:
         self.sink = sink
+        self.filtered = filtered  # the requests carry filters that may leave numbers out
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.pool = RetryPool(batch_size)
@@ -106,9 +108,15 @@ class Ledger:
         self.active_jobs -= 1
         self.jobs_finished += 1
         by_id = batch.kind.value == "id"
-        settlement = settle(job, batch.values, by_id=by_id)
+        settlement = settle(job, batch.values, by_id=by_id, filtered=self.filtered)
         for value in settlement.succeeded:
             self.succeeded(value, job.id)
+        for value in settlement.skipped:
+            past = self.history.pop(value, None) or History()
+            self._final(
+                Outcome.skipped(value, past.attempts + 1, [*past.job_ids, job.id], FILTERED_OUT)
+            )
+            self.in_flight -= 1
         for value, errors in settlement.failed:
             self.failed(value, errors, job.id)
         # One jitter draw for the whole job keeps its retries together in one batch.

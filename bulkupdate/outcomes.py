@@ -18,6 +18,7 @@ class OutcomeStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
+    SKIPPED = "skipped"  # the request's filters left the number out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,12 @@ class Outcome:
         cls, value: str, attempts: int, job_ids: Sequence[str], errors: Sequence[ErrorObject]
     ) -> Outcome:
         return cls(OutcomeStatus.FAILED, value, attempts, tuple(job_ids), tuple(errors))
+
+    @classmethod
+    def skipped(
+        cls, value: str, attempts: int, job_ids: Sequence[str], why: ErrorObject
+    ) -> Outcome:
+        return cls(OutcomeStatus.SKIPPED, value, attempts, tuple(job_ids), (why,))
 
     @classmethod
     def rejected(cls, rejection: Rejection) -> Outcome:
@@ -104,6 +111,7 @@ class Totals:
     failed: int = 0
     rejected: int = 0
     duplicates: int = 0
+    skipped: int = 0
     retried: int = 0
 
     def add(self, outcome: Outcome) -> None:
@@ -114,6 +122,8 @@ class Totals:
             self.failed += 1
         elif status is OutcomeStatus.REJECTED:
             self.rejected += 1
+        elif status is OutcomeStatus.SKIPPED:
+            self.skipped += 1
         else:
             self.duplicates += 1
         if outcome.attempts > 1:
@@ -121,11 +131,12 @@ class Totals:
 
     @property
     def entries(self) -> int:
-        return self.succeeded + self.failed + self.rejected + self.duplicates
+        return self.succeeded + self.failed + self.rejected + self.duplicates + self.skipped
 
     @property
     def all_succeeded(self) -> bool:
-        """True when no entry failed or was rejected (repeats do not count against it)."""
+        """True when no entry failed or was rejected (repeats and numbers the filters
+        left out do not count against it)."""
         return self.failed == 0 and self.rejected == 0
 
     def as_dict(self) -> dict[str, int]:
@@ -135,6 +146,7 @@ class Totals:
             "failed": self.failed,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "retried": self.retried,
         }
 

@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulkupdate.batching import Batch, Batcher
 from bulkupdate.client import ApiClient
+from bulkupdate.errors import BulkUpdateError
 from bulkupdate.ledger import Ledger, Progress
 from bulkupdate.limits import JobSlots
 from bulkupdate.outcomes import OutcomeSink, Totals
@@ -70,6 +71,7 @@ async def run_engine(
         batch_size=settings.batch_size,
         max_attempts=settings.max_attempts,
         on_progress=on_progress,
+        filtered=bool(request.query_params()),
     )
     slots = JobSlots(settings.max_active_jobs)
     watcher = JobWatcher(client, request.kind, ledger, slots)
@@ -143,11 +145,19 @@ async def run_engine(
         watcher.close()
 
     send, receive = anyio.create_memory_object_stream[Batch](0)
-    async with anyio.create_task_group() as group:
-        group.start_soon(watcher.run)
-        group.start_soon(submitters, receive)
-        group.start_soon(read_input, send.clone())
-        group.start_soon(feed_retries, send)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(watcher.run)
+            group.start_soon(submitters, receive)
+            group.start_soon(read_input, send.clone())
+            group.start_soon(feed_retries, send)
+    except BaseExceptionGroup as failure:
+        # One task's error (a refused key, a server that never answers) ended the run
+        # and cancelled the rest: the caller gets that error, not the task group's.
+        known = _first_known(failure)
+        if known is None:
+            raise
+        raise known from None
 
     governor = client.governor
     return EngineStats(
@@ -162,3 +172,14 @@ async def run_engine(
         final_rate=governor.model.rate,
         ownership=resolver.stats,
     )
+
+
+def _first_known(group: BaseExceptionGroup[BaseException]) -> BulkUpdateError | None:
+    for error in group.exceptions:
+        if isinstance(error, BulkUpdateError):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            found = _first_known(error)
+            if found is not None:
+                return found
+    return None

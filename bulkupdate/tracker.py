@@ -4,8 +4,8 @@ The API settles numbers in three lists. When a job is final, a number in
 ``successful_operations`` is done; one in ``failed_operations`` is retried if its errors
 are transient (the server failed, not the request) and failed for good otherwise; one
 still in ``pending_operations`` was never applied and is retried. A number the job does
-not mention at all was not part of it (a filter left it out) and fails with a
-synthetic error saying so.
+not settle was left out by the request's filters (skipped), or, without filters, was
+never applied (retried).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ NOT_APPLIED_ERROR: ErrorObject = {
     "title": "Not applied",
     "detail": "the job ended before updating this number",
 }
-NOT_IN_JOB_ERROR: ErrorObject = {
-    "code": "not_in_job",
-    "title": "Not in job",
-    "detail": "the job did not include this number (it did not match the filters)",
+FILTERED_OUT: ErrorObject = {
+    "code": "filtered_out",
+    "title": "Skipped",
+    "detail": "the number did not match the filters, so the job left it alone",
 }
 
 MIN_POLL_SECONDS = 0.2
@@ -76,13 +76,16 @@ class Settlement:
     succeeded: list[str] = field(default_factory=list)
     retry: list[tuple[str, tuple[ErrorObject, ...]]] = field(default_factory=list)
     failed: list[tuple[str, tuple[ErrorObject, ...]]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
-def settle(job: Job, sent: Sequence[str], *, by_id: bool) -> Settlement:
+def settle(job: Job, sent: Sequence[str], *, by_id: bool, filtered: bool = False) -> Settlement:
     """Sort the numbers ``sent`` in ``job`` (which must be final) by their fate.
 
     Operations are matched by the key the batch used: ids for an id batch, else numbers.
-    Operations for numbers not in ``sent`` are ignored.
+    Operations for numbers not in ``sent`` are ignored. A sent number in none of the
+    job's lists was left out by the request's filters if it had any (skipped), and was
+    never applied otherwise (retried).
     """
     assert job.status.is_final, job
     wanted = set(sent)
@@ -107,14 +110,13 @@ def settle(job: Job, sent: Sequence[str], *, by_id: bool) -> Settlement:
             seen.add(key)
             result.retry.append((key, (NOT_APPLIED_ERROR,)))
     if len(seen) < len(wanted):
-        mentioned = set(job.phone_numbers)
         for value in sent:
             if value in seen:
                 continue
-            if value in mentioned:  # in the job, but in none of its lists
-                result.retry.append((value, (NOT_APPLIED_ERROR,)))
+            if filtered:
+                result.skipped.append(value)
             else:
-                result.failed.append((value, (NOT_IN_JOB_ERROR,)))
+                result.retry.append((value, (NOT_APPLIED_ERROR,)))
     return result
 
 

@@ -15,7 +15,7 @@ from bulkupdate.batching import Batch, EntryKind, batched
 from bulkupdate.ledger import RETRY_LINGER, Ledger, Progress
 from bulkupdate.outcomes import OutcomeCollector, OutcomeStatus
 from bulkupdate.scan import Duplicate, Rejection
-from bulkupdate.tracker import NOT_APPLIED_ERROR, NOT_IN_JOB_ERROR
+from bulkupdate.tracker import FILTERED_OUT, NOT_APPLIED_ERROR
 from bulkupdate.wire import ErrorObject, Job, JobStatus, Operation
 
 UNEXPECTED: ErrorObject = {"code": "10007", "detail": "An unexpected error occured."}
@@ -59,6 +59,7 @@ def make(
     max_attempts: int = 3,
     rand: Callable[[], float] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    filtered: bool = False,
 ) -> tuple[Ledger, OutcomeCollector, Clock]:
     sink = OutcomeCollector()
     clock = Clock()
@@ -70,6 +71,7 @@ def make(
         clock=clock,
         rand=rand or Draws(0.0),
         on_progress=on_progress,
+        filtered=filtered,
     )
     return ledger, sink, clock
 
@@ -148,8 +150,8 @@ def test_a_transient_failure_waits_its_backoff_in_the_pool() -> None:
     assert ledger.pool.next_ready_at() == clock.now + 1.0  # base 1 s, no jitter drawn
 
 
-def test_numbers_left_pending_or_unmentioned_go_again_and_strangers_fail() -> None:
-    ledger, sink, _ = make()
+def test_numbers_left_pending_go_again_and_those_the_filters_left_out_are_skipped() -> None:
+    ledger, sink, _ = make(filtered=True)
     batch = send(ledger, num(0), num(1), num(2))
     job = Job(
         "j1",
@@ -157,20 +159,19 @@ def test_numbers_left_pending_or_unmentioned_go_again_and_strangers_fail() -> No
         JobStatus.EXPIRED,
         None,
         None,
-        (num(0), num(1)),  # num(2) was left out by the filters
+        (num(0), num(1)),  # num(1) and num(2): in none of the lists, left out by filters
         (),
         (key_op(num(0)),),
         (),
     )
     ledger.finish_job(job, batch)
     assert ledger.history[num(0)].errors == (NOT_APPLIED_ERROR,)
-    assert ledger.history[num(1)].errors == (NOT_APPLIED_ERROR,)
-    (outcome,) = sink.outcomes
-    assert (outcome.value, outcome.status, outcome.errors) == (
-        num(2),
-        OutcomeStatus.FAILED,
-        (NOT_IN_JOB_ERROR,),
-    )
+    assert [(o.value, o.status, o.errors, o.job_ids) for o in sink.outcomes] == [
+        (value, OutcomeStatus.SKIPPED, (FILTERED_OUT,), ("j1",)) for value in (num(1), num(2))
+    ]
+    assert ledger.in_flight == 0
+    assert ledger.totals.skipped == 2
+    assert ledger.totals.all_succeeded
 
 
 def test_retries_stop_at_max_attempts_with_the_last_errors() -> None:

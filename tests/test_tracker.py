@@ -15,7 +15,6 @@ from bulkupdate.tracker import (
     MAX_POLL_SECONDS,
     MIN_POLL_SECONDS,
     NOT_APPLIED_ERROR,
-    NOT_IN_JOB_ERROR,
     Refusal,
     classify_refusal,
     first_poll_delay,
@@ -159,13 +158,14 @@ def test_each_list_decides_the_fate_of_its_numbers() -> None:
     assert result.failed == [
         (num(1), (INVALID_FIELD,)),
         (num(3), (UNEXPECTED, INVALID_FIELD)),
-        (num(6), (NOT_IN_JOB_ERROR,)),
     ]
     assert result.retry == [
         (num(2), (UNEXPECTED,)),
         (num(4), (NOT_APPLIED_ERROR,)),
         (num(5), (NOT_APPLIED_ERROR,)),
+        (num(6), (NOT_APPLIED_ERROR,)),  # without filters, nothing may leave a number out
     ]
+    assert result.skipped == []
 
 
 def test_an_id_batch_is_matched_by_id() -> None:
@@ -208,12 +208,13 @@ def test_a_number_reported_twice_counts_once_and_success_wins() -> None:
     assert result.failed == []
 
 
-def test_a_filtered_job_fails_the_numbers_it_left_out() -> None:
-    final = job(sent=(num(0), num(1)), ok=(op(0),))
-    result = settle(final, [num(0), num(1), num(2)], by_id=False)
+def test_a_filtered_job_skips_the_numbers_it_left_out() -> None:
+    final = job(sent=(num(0), num(1), num(2)), ok=(op(0),), pending=(op(1),))
+    result = settle(final, [num(0), num(1), num(2)], by_id=False, filtered=True)
     assert result.succeeded == [num(0)]
     assert result.retry == [(num(1), (NOT_APPLIED_ERROR,))]
-    assert result.failed == [(num(2), (NOT_IN_JOB_ERROR,))]
+    assert result.skipped == [num(2)]
+    assert result.failed == []
 
 
 FATES = ["ok", "permanent", "transient", "pending", "mentioned", "absent"]
@@ -256,23 +257,25 @@ def test_settle_partitions_the_sent_numbers(
         pending=tuple(lists["pending"]),
     )
 
-    result = settle(final, sent, by_id=by_id)
+    filtered = data.draw(st.booleans())
+    result = settle(final, sent, by_id=by_id, filtered=filtered)
 
     succeeded = result.succeeded
     retry = [value for value, _ in result.retry]
     failed = [value for value, _ in result.failed]
-    everything = succeeded + retry + failed
+    everything = succeeded + retry + failed + result.skipped
     assert sorted(everything) == sorted(sent)  # each sent number exactly once
+    left_out = "skipped" if filtered else "retry"
     expected = {
         "ok": "succeeded",
         "permanent": "failed",
         "transient": "retry",
         "pending": "retry",
-        "mentioned": "retry",
-        "absent": "failed",
+        "mentioned": left_out,
+        "absent": left_out,
     }
     where = dict.fromkeys(succeeded, "succeeded") | dict.fromkeys(retry, "retry")
-    where |= dict.fromkeys(failed, "failed")
+    where |= dict.fromkeys(failed, "failed") | dict.fromkeys(result.skipped, "skipped")
     for n, fate in enumerate(fates):
         assert where[key(n)] == expected[fate]
     for _, errors in result.retry + result.failed:
