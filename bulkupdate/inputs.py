@@ -47,6 +47,7 @@ class NumberFiles:
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "strict", strict)
         object.__setattr__(self, "input_format", input_format)
+        Normaliser(default_region, ids_only=ids, strict=strict)  # a bad region fails now
 
     def scanner(self) -> Scanner:
         normaliser = Normaliser(self.default_region, ids_only=self.ids, strict=self.strict)

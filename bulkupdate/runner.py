@@ -121,7 +121,7 @@ def dry_run(options: RunOptions, out: TextIO) -> int:
 
 async def execute(
     options: RunOptions,
-    err: TextIO = sys.stderr,
+    err: TextIO | None = None,
     *,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> int:
@@ -131,6 +131,7 @@ async def execute(
     from bulkupdate.inputs import open_input
     from bulkupdate.pipeline import run_engine
 
+    err = err or sys.stderr
     api_key = options.resolved_api_key()
     report = JsonlReport(options.report) if options.report else None
     summary = SummarySink()
