@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
@@ -25,6 +26,70 @@ from bulkupdate.wire import ErrorObject, Job
 # Between attempts of a number whose job failed it: 1 s, 2 s, 4 s… with jitter.
 RETRY_BACKOFF = BackoffPolicy(base=1.0, cap=60.0)
 RETRY_LINGER = 0.5  # seconds a part-filled retry batch waits for more numbers
+
+
+class Recorder(Protocol):
+    """Where the run's steps are written before they are taken (``journal.Journal``)."""
+
+    def read(
+        self,
+        values: Sequence[str],
+        rejections: Sequence[Rejection],
+        duplicates: Sequence[Duplicate],
+    ) -> None: ...
+
+    def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int | None: ...
+
+    def posted(self, post: int | None, job_id: str, kind: str, values: Sequence[str]) -> None: ...
+
+    def post_done(self, post: int) -> None: ...
+
+    def settled(
+        self,
+        job_id: str,
+        status: str,
+        succeeded: Iterable[str],
+        failed: Iterable[tuple[str, Sequence[ErrorObject]]],
+        retry: Iterable[tuple[str, Sequence[ErrorObject]]],
+        skipped: Iterable[str],
+    ) -> None: ...
+
+    def failed(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None: ...
+
+
+class NoRecorder:
+    """A run without a journal."""
+
+    def read(
+        self,
+        values: Sequence[str],
+        rejections: Sequence[Rejection],
+        duplicates: Sequence[Duplicate],
+    ) -> None:
+        pass
+
+    def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int | None:
+        return None
+
+    def posted(self, post: int | None, job_id: str, kind: str, values: Sequence[str]) -> None:
+        pass
+
+    def post_done(self, post: int) -> None:
+        pass
+
+    def settled(
+        self,
+        job_id: str,
+        status: str,
+        succeeded: Iterable[str],
+        failed: Iterable[tuple[str, Sequence[ErrorObject]]],
+        retry: Iterable[tuple[str, Sequence[ErrorObject]]],
+        skipped: Iterable[str],
+    ) -> None:
+        pass
+
+    def failed(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +123,10 @@ class Ledger:
         rand: Callable[[], float] = random.random,
         on_progress: Callable[[Progress], None] | None = None,
         filtered: bool = False,
+        recorder: Recorder | None = None,
     ) -> None:
         self.sink = sink
+        self.recorder: Recorder = recorder or NoRecorder()
         self.filtered = filtered  # the requests carry filters that may leave numbers out
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
@@ -87,9 +154,11 @@ class Ledger:
     # -- what the stages report ------------------------------------------------------
 
     def read(
-        self, entries: int, rejections: Iterable[Rejection], dups: Iterable[Duplicate]
+        self, values: Sequence[str], rejections: Sequence[Rejection], dups: Sequence[Duplicate]
     ) -> None:
-        self.entries += entries
+        """A chunk of input: ``values`` are about to be batched; the rest is final."""
+        self.recorder.read(values, rejections, dups)
+        self.entries += len(values) + len(rejections) + len(dups)
         for rejection in rejections:
             self._final(Outcome.rejected(rejection))
         for duplicate in dups:
@@ -109,6 +178,20 @@ class Ledger:
         self.jobs_finished += 1
         by_id = batch.kind.value == "id"
         settlement = settle(job, batch.values, by_id=by_id, filtered=self.filtered)
+        again: list[tuple[str, tuple[ErrorObject, ...]]] = []
+        spent: list[tuple[str, tuple[ErrorObject, ...]]] = []
+        for value, errors in settlement.retry:
+            (spent if self.attempts(value) + 1 >= self.max_attempts else again).append(
+                (value, errors)
+            )
+        self.recorder.settled(
+            job.id,
+            job.status.value,
+            settlement.succeeded,
+            [*settlement.failed, *spent],
+            again,
+            settlement.skipped,
+        )
         for value in settlement.succeeded:
             self.succeeded(value, job.id)
         for value in settlement.skipped:
@@ -132,6 +215,12 @@ class Ledger:
         else:
             self._final(Outcome.succeeded(value, past.attempts + 1, [*past.job_ids, job_id]))
         self.in_flight -= 1
+
+    def refused(self, values: Sequence[str], errors: Sequence[ErrorObject]) -> None:
+        """Numbers failed for good outside any job: the API refused a request of theirs."""
+        self.recorder.failed(values, errors)
+        for value in values:
+            self.failed(value, errors)
 
     def failed(self, value: str, errors: Sequence[ErrorObject], job_id: str | None = None) -> None:
         """A number failed for good (``job_id`` is the job it was in, if any)."""

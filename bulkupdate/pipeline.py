@@ -100,11 +100,7 @@ async def run_engine(
         batcher = Batcher(settings.batch_size)
         async with send:
             async for chunk in chunks:
-                ledger.read(
-                    len(chunk.values) + len(chunk.rejections) + len(chunk.duplicates),
-                    chunk.rejections,
-                    chunk.duplicates,
-                )
+                ledger.read(chunk.values, chunk.rejections, chunk.duplicates)
                 for batch in batcher.add(chunk.values):
                     batches_read += 1
                     ledger.dispatched(batch)

@@ -127,9 +127,9 @@ class Submitter:
             elif classify_refusal(refusal) is Refusal.OWNERSHIP:
                 self.resolver.calibrated(accepted=False)
                 self.resolver.stats.unowned += 1
-                self.ledger.failed(value, refusal.errors)
+                self.ledger.refused([value], refusal.errors)
             else:
-                self.ledger.failed(value, refusal.errors)
+                self.ledger.refused([value], refusal.errors)
         return rest
 
     async def _bisect(self, kind: EntryKind, refused: Sequence[str]) -> None:
@@ -144,7 +144,7 @@ class Submitter:
             part = stack.pop()
             if len(part) == 1:
                 self.resolver.stats.unowned += 1
-                self.ledger.failed(part[0], (self.resolver.error,))
+                self.ledger.refused([part[0]], (self.resolver.error,))
                 continue
             middle = len(part) // 2
             first, second = part[:middle], part[middle:]
@@ -168,8 +168,7 @@ class Submitter:
         return False
 
     def _fail_all(self, values: Sequence[str], refusal: ApiError) -> None:
-        for value in values:
-            self.ledger.failed(value, refusal.errors)
+        self.ledger.refused(values, refusal.errors)
 
     async def _submit(self, kind: EntryKind, values: Sequence[str]) -> RequestRefused | None:
         """Create a job for ``values`` and hand it to the watcher; or return the refusal."""
@@ -177,27 +176,37 @@ class Submitter:
         handed_over = False
         try:
             body = self.request.encode_body(values)
+            recorder = self.ledger.recorder
+            kind_name = self.request.kind.value
             failures = 0
             while True:
                 sent_at = self._wall_clock()
+                # Written before the request goes: if the answer is lost, or this process
+                # is, a resumed run looks for the job before sending these numbers again.
+                post = recorder.posting(kind_name, values, sent_at.isoformat())
                 try:
                     job = await self.client.create_job(self.request.kind, body, self._params)
                 except RequestRefused as exc:
+                    self._forget(post)
                     if classify_refusal(exc) is not Refusal.JOB_CAP:
                         return exc
                     await self._wait_for_slot_after_cap_refusal()
                     continue
                 except AuthError:
+                    self._forget(post)
                     raise
                 except (ServerError, TransportError) as exc:
                     failures += 1
                     found = await self._reconcile(values, sent_at, exc)
                     if found is None:
+                        self._forget(post)
                         await anyio.sleep(compute_backoff(failures, self.backoff))
                         continue
                     job = found
                 except ApiError as exc:  # 400, 404 and the like: the request is wrong
+                    self._forget(post)
                     return RequestRefused(exc.status, exc.errors)
+                recorder.posted(post, job.id, kind_name, values)
                 self.known_jobs.add(job.id)
                 self.ledger.submitted()
                 handed_over = True
@@ -206,6 +215,10 @@ class Submitter:
         finally:
             if not handed_over:
                 self.slots.release()
+
+    def _forget(self, post: int | None) -> None:
+        if post is not None:
+            self.ledger.recorder.post_done(post)
 
     async def _wait_for_slot_after_cap_refusal(self) -> None:
         """The account holds more active jobs than ours: cap at ours, wait for one to end."""

@@ -331,7 +331,7 @@ def test_rejections_and_duplicates_are_final_as_they_are_read() -> None:
     ledger, sink, _ = make()
     rejection = Rejection("in.txt", 3, "hello", "not a phone number")
     duplicate = Duplicate("in.txt", 4, num(0))
-    ledger.read(5, [rejection], [duplicate])
+    ledger.read([num(1), num(2), num(3)], [rejection], [duplicate])
     assert ledger.entries == 5
     assert [o.status for o in sink.outcomes] == [OutcomeStatus.REJECTED, OutcomeStatus.DUPLICATE]
     assert sink.outcomes[0].raw == "hello"
@@ -343,7 +343,7 @@ def test_rejections_and_duplicates_are_final_as_they_are_read() -> None:
 def test_progress_reports_a_snapshot_of_the_books() -> None:
     seen: list[Progress] = []
     ledger, _, _ = make(on_progress=seen.append)
-    ledger.read(2, [], [])
+    ledger.read([num(0), num(1)], [], [])
     batch = send(ledger, num(0), num(1))
     ledger.finish_job(final_job("j1", batch, ok=[num(0)], failed=[(num(1), TIMEOUT)]), batch)
     ledger.progress()
@@ -409,7 +409,7 @@ def test_every_number_ends_with_exactly_one_outcome(
     draws = Draws(*data.draw(st.lists(st.floats(0, 1, exclude_max=True), min_size=1)))
     ledger, sink, clock = make(batch_size=batch_size, max_attempts=max_attempts, rand=draws)
     inputs = list(batched(values, batch_size))
-    ledger.read(len(values), [], [])
+    ledger.read(values, [], [])
     ledger.input_done = not inputs
     jobs = 0
     queue: list[Batch] = []
