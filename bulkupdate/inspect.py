@@ -1,0 +1,272 @@
+"""Reading a run's journal back: ``bulkupdate status`` and ``bulkupdate report``.
+
+Pure rendering over ``Journal``'s read API: no event loop, no network, nothing written to
+the journal. ``status_dict`` gathers the facts once; ``status_lines`` only lays them out,
+so the human view and ``status --json`` can never disagree. ``write_report`` streams the
+journal's report rows one at a time, because a report can hold millions of them.
+
+Example::
+
+    journal = Journal.open("run.journal")
+    print("\\n".join(status_lines(journal)))
+    with open("report.csv", "w", newline="") as out:
+        write_report(journal, out, "csv")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, Protocol, TextIO, cast
+
+import orjson
+
+from bulkupdate.errors import UsageError
+from bulkupdate.events import format_duration
+from bulkupdate.journal import Journal
+
+REPORT_FORMATS = ("jsonl", "csv")
+CSV_COLUMNS = (
+    "phone_number",
+    "id",
+    "input",
+    "status",
+    "attempts",
+    "job_ids",
+    "error_codes",
+    "error_details",
+    "source",
+    "line",
+)
+# The journal's state names, in the order a number moves through them, then the entries
+# that never became numbers to send.
+STATES = (
+    "queued",
+    "submitted",
+    "retrying",
+    "succeeded",
+    "failed",
+    "skipped",
+    "rejected",
+    "duplicate",
+)
+_JOURNAL_NAMES = {"retry": "retrying"}  # NumberState.RETRY reads better as a state
+JOBS_SHOWN = 5
+ERRORS_SHOWN = 8
+LABEL = 12  # width of the label column in status_lines
+
+
+def status_dict(journal: Journal) -> dict[str, Any]:
+    """What the journal says about its run, as JSON-able data (``status --json``).
+
+    Times are epoch seconds (``finished_at`` is None until the run finishes); the
+    throughput is numbers that reached a final state through the API (succeeded, failed,
+    skipped) over the time between the start and the last write.
+    """
+    status = str(journal.meta("status", "unknown"))
+    started_at = _number(journal.meta("started_at"))
+    updated_at = _number(journal.meta("updated_at"))
+    finished_at = _number(journal.meta("finished_at")) if status == "finished" else None
+    end = finished_at if finished_at is not None else updated_at
+    elapsed = end - started_at if end is not None and started_at is not None else None
+
+    counts = _counts(journal)
+    final = counts["succeeded"] + counts["failed"] + counts["skipped"]
+    per_second = final / elapsed if elapsed and elapsed > 0 else None
+    return {
+        "journal": journal.path,
+        "status": status,
+        "started_at": started_at,
+        "updated_at": updated_at,
+        "finished_at": finished_at,
+        "elapsed_s": elapsed,
+        "values_read": journal.meta("values_read", 0),
+        "counts": counts,
+        "jobs_created": journal.job_count(),
+        "jobs_in_flight": [
+            {"id": job_id, "kind": kind, "size": size, "created_at": created_at}
+            for job_id, kind, size, created_at in journal.jobs_in_flight()
+        ],
+        "errors": [
+            {"code": code, "detail": detail, "pointer": pointer, "count": count}
+            for code, detail, pointer, count in journal.error_counts()
+        ],
+        "throughput": {
+            "final_numbers": final,
+            "per_second": per_second,
+            "per_hour": None if per_second is None else per_second * 3600,
+        },
+        "totals": journal.meta("totals"),
+    }
+
+
+def status_lines(journal: Journal, *, now: float | None = None) -> list[str]:
+    """What ``bulkupdate status JOURNAL`` prints: short, aligned, one fact a line.
+
+    ``now`` (epoch seconds, default the wall clock) dates "how long ago" and job ages.
+    """
+    facts = status_dict(journal)
+    now = time.time() if now is None else now
+    lines = [_row("journal", facts["journal"]), _row("status", _status_text(facts, now))]
+
+    counts: dict[str, int] = facts["counts"]
+    width = max(len(f"{count:,}") for count in counts.values())
+    lines.append(_row("numbers", f"{facts['values_read']:,} read"))
+    lines.extend(f"  {state:<{LABEL - 2}}{count:>{width},}" for state, count in counts.items())
+
+    in_flight: list[dict[str, Any]] = facts["jobs_in_flight"]
+    lines.append(_row("jobs", f"{facts['jobs_created']:,} created, {len(in_flight):,} in flight"))
+    for job in in_flight[:JOBS_SHOWN]:
+        age = format_duration(max(0.0, now - job["created_at"]))
+        size = f"{job['size']:,} number" + ("" if job["size"] == 1 else "s")
+        lines.append(f"  {job['id']}  {job['kind']} of {size}, {age} old")
+    if len(in_flight) > JOBS_SHOWN:
+        lines.append(f"  … and {len(in_flight) - JOBS_SHOWN:,} more")
+
+    errors: list[dict[str, Any]] = facts["errors"]
+    if errors:
+        lines.append("failed numbers by error:")
+        for error in errors[:ERRORS_SHOWN]:
+            where = f" at {error['pointer']}" if error["pointer"] else ""
+            text = f"{error['code']} {error['detail']}".strip() or "(no error given)"
+            lines.append(f"  {error['count']:,} × {text}{where}")
+        if len(errors) > ERRORS_SHOWN:
+            lines.append(f"  … and {len(errors) - ERRORS_SHOWN:,} more kinds")
+
+    lines.append(_row("throughput", _throughput_text(facts)))
+    return lines
+
+
+def write_report(journal: Journal, out: BinaryIO | TextIO, fmt: str) -> int:
+    """Write one report row per input entry to ``out``; returns the rows written.
+
+    ``jsonl`` writes ``Journal.report_rows()``'s objects as they are, one a line. ``csv``
+    writes a header and flattens each row to ``CSV_COLUMNS``: job ids and error codes
+    joined with ``;``, error details with `` | ``. ``out`` may be a text or a binary
+    stream (UTF-8 is written to a binary one). Rows stream from the journal one at a
+    time, so memory does not grow with the report.
+    """
+    if fmt not in REPORT_FORMATS:
+        raise UsageError(f"report format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
+    rows = journal.report_rows()
+    if isinstance(out, io.TextIOBase):
+        text = cast(TextIO, out)
+        if fmt == "jsonl":
+            return _write_jsonl(rows, lambda data: text.write(data.decode()))
+        return _write_csv(rows, text)
+    binary = cast(BinaryIO, out)
+    if fmt == "jsonl":
+        return _write_jsonl(rows, binary.write)
+    return _write_csv(rows, _Utf8(binary))
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _counts(journal: Journal) -> dict[str, int]:
+    found = {_JOURNAL_NAMES.get(name, name): count for name, count in journal.counts().items()}
+    counts = {state: found.pop(state, 0) for state in STATES}
+    counts.update(found)  # a state this module does not know yet still shows
+    return counts
+
+
+def _status_text(facts: dict[str, Any], now: float) -> str:
+    status = facts["status"]
+    started, updated = facts["started_at"], facts["updated_at"]
+    if status == "finished" and facts["finished_at"] is not None:
+        took = format_duration(facts["elapsed_s"] or 0.0)
+        return f"finished {_when(facts['finished_at'])}, after {took}"
+    if status == "interrupted" and updated is not None:
+        return f"interrupted {_when(updated)}; started {_when(started)}"
+    if status == "running" and started is not None:
+        # A journal left "running" by a process that was killed reads the same as a live
+        # run; the age of its last write is what tells them apart.
+        ago = format_duration(max(0.0, now - updated)) if updated is not None else "?"
+        return f"running since {_when(started)}; last written {ago} ago"
+    return str(status)
+
+
+def _throughput_text(facts: dict[str, Any]) -> str:
+    throughput = facts["throughput"]
+    final = throughput["final_numbers"]
+    if throughput["per_second"] is None:
+        return f"{final:,} final numbers; no time elapsed yet"
+    took = format_duration(facts["elapsed_s"])
+    return (
+        f"{_rate(throughput['per_second'])} numbers/s, {throughput['per_hour']:,.0f}/h "
+        f"({final:,} final numbers in {took})"
+    )
+
+
+def _rate(per_second: float) -> str:
+    # Three significant figures: a slow run's 0.07/s must not read as 0.1 or 0.
+    return f"{per_second:,.0f}" if per_second >= 100 else f"{per_second:.3g}"
+
+
+def _row(label: str, value: str) -> str:
+    return f"{label:<{LABEL}}{value}"
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "?"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], write: Callable[[bytes], object]) -> int:
+    written = 0
+    for row in rows:
+        write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        written += 1
+    return written
+
+
+def _write_csv(rows: Iterator[dict[str, Any]], out: _TextSink) -> int:
+    # "\n", not csv's default "\r\n": the report is read by line-based tools as often as
+    # by spreadsheets, and every CSV reader accepts either.
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    written = 0
+    for row in rows:
+        errors = [error for error in row.get("errors", ()) if isinstance(error, dict)]
+        writer.writerow(
+            (
+                row.get("phone_number", ""),
+                row.get("id", ""),
+                row.get("input", ""),
+                row.get("status", ""),
+                row.get("attempts", ""),
+                ";".join(row.get("job_ids", ())),
+                ";".join(str(error.get("code", "")) for error in errors),
+                " | ".join(
+                    str(error.get("detail") or error.get("title") or "") for error in errors
+                ),
+                row.get("source", ""),
+                row.get("line", ""),
+            )
+        )
+        written += 1
+    return written
+
+
+class _TextSink(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
+class _Utf8:
+    """A binary stream seen as a text one, for csv.writer."""
+
+    __slots__ = ("_out",)
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(text.encode())
