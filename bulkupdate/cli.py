@@ -12,15 +12,8 @@ from collections.abc import Callable, Sequence
 
 from bulkupdate.errors import AuthError, BulkUpdateError, SpecError, UsageError
 from bulkupdate.inputs import NumberFiles
-from bulkupdate.runner import (
-    EXIT_AUTH,
-    EXIT_SOME_FAILED,
-    EXIT_USAGE,
-    RunOptions,
-    engine_settings,
-    run_main,
-)
-from bulkupdate.settings import OwnershipMode
+from bulkupdate.runs import EXIT_AUTH, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, RunOptions
+from bulkupdate.settings import EngineSettings, OwnershipMode
 from bulkupdate.sources import InputFormat
 from bulkupdate.spec import load_update_spec
 from bulkupdate.version import __version__
@@ -34,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkupdate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
+    _add_resume(commands)
+    _add_status(commands)
+    _add_report(commands)
     _add_sandbox(commands)
     return parser
 
@@ -124,12 +120,73 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     pace.add_argument(
         "--timeout", type=float, default=60.0, metavar="S", help="seconds a request may take"
     )
-    output = run.add_argument_group("output")
-    output.add_argument("--report", metavar="FILE", help="write one JSON line per input entry")
+    output = run.add_argument_group("journal and output")
+    output.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="where to record the run (default: a new file in ./bulkupdate-runs/); an "
+        "unfinished journal of the same run is resumed",
+    )
+    output.add_argument(
+        "--force",
+        action="store_true",
+        help="with an existing --journal, resume even if an input changed",
+    )
     output.add_argument(
         "--dry-run", action="store_true", help="read, check and batch; print the plan; send nothing"
     )
+    _add_output_flags(output)
     run.set_defaults(handler=_run)
+
+
+def _add_output_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--report", metavar="FILE", help="write one JSON line per input entry")
+    group.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="events on stderr: short text, or one JSON object per event (default: text)",
+    )
+    group.add_argument(
+        "--quiet", action="store_true", help="no progress bar and only the final summary"
+    )
+
+
+def _add_resume(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    resume = commands.add_parser(
+        "resume",
+        help="carry on an unfinished run from its journal",
+        description=(
+            "Carry on the run a journal records: numbers already final are not sent again, "
+            "jobs under way are watched again, POSTs whose answer was lost are looked for in "
+            "the jobs list. The API key comes from TELNYX_API_KEY."
+        ),
+    )
+    resume.add_argument("journal", metavar="JOURNAL")
+    resume.add_argument("--force", action="store_true", help="resume even if an input file changed")
+    _add_output_flags(resume.add_argument_group("output"))
+    resume.set_defaults(handler=_resume)
+
+
+def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser(
+        "status",
+        help="how a run stands: counts by state, jobs in flight, errors, throughput",
+    )
+    status.add_argument("journal", metavar="JOURNAL")
+    status.add_argument("--json", action="store_true", help="print it as one JSON object")
+    status.set_defaults(handler=_status)
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="the per-entry report of a run, finished or not",
+    )
+    report.add_argument("journal", metavar="JOURNAL")
+    report.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    report.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    report.set_defaults(handler=_report)
 
 
 def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,20 +212,91 @@ def _run(args: argparse.Namespace) -> int:
             input_format=InputFormat(args.format) if args.format else None,
         ),
         spec=load_update_spec(args.spec, args.sets, args.filters),
-        engine=engine_settings(
-            args.max_active_jobs, args.max_attempts, args.batch_size, args.ownership
+        engine=EngineSettings(
+            max_active_jobs=args.max_active_jobs,
+            max_attempts=args.max_attempts,
+            batch_size=args.batch_size,
+            ownership=OwnershipMode(args.ownership),
         ),
         rate=args.rate,
         base_url=args.base_url,
-        api_key=None,
         report=args.report,
         sandbox=args.sandbox,
         sandbox_config=args.sandbox_config,
         dry_run=args.dry_run,
         timeout=args.timeout,
+        journal=args.journal,
+        force=args.force,
+        log_format=args.log_format,
+        quiet=args.quiet,
     )
     options.inputs.check()
+    from bulkupdate.runner import run_main
+
     return run_main(options)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from bulkupdate.journal import Journal
+    from bulkupdate.runner import run_main
+    from bulkupdate.runs import Durable, pick_up
+
+    journal = Journal.open(args.journal)
+    try:
+        options = RunOptions.from_settings(
+            journal.settings,
+            journal=args.journal,
+            report=args.report,
+            log_format=args.log_format,
+            quiet=args.quiet,
+            force=args.force,
+        )
+        options.resolved_api_key()
+        durable = Durable(journal, pick_up(journal, force=args.force))
+    except BaseException:
+        journal.close()
+        raise
+    return run_main(options, resume=durable)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import orjson
+
+    from bulkupdate.journal import Journal
+    from bulkupdate.review import status_dict, status_lines
+
+    journal = Journal.open(args.journal)
+    try:
+        if args.json:
+            sys.stdout.write(orjson.dumps(status_dict(journal)).decode() + "\n")
+        else:
+            for line in status_lines(journal):
+                print(line)
+    finally:
+        journal.close()
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bulkupdate.journal import Journal
+    from bulkupdate.review import write_report
+
+    journal = Journal.open(args.journal)
+    try:
+        if args.out:
+            try:
+                out = open(args.out, "wb")  # noqa: SIM115
+            except OSError as exc:
+                raise UsageError(f"--out {args.out}: cannot be written ({exc.strerror})") from exc
+            with out:
+                rows = write_report(journal, out, args.format)
+            print(f"bulkupdate: {rows:,} rows to {args.out}", file=sys.stderr)
+        else:
+            write_report(journal, sys.stdout.buffer, args.format)
+            sys.stdout.flush()
+    finally:
+        journal.close()
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code: int = handler(args)
+        return code
     except SpecError as exc:
         print(f"bulkupdate: {exc}", file=sys.stderr)
         print("bulkupdate: nothing was sent", file=sys.stderr)

@@ -111,3 +111,19 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> str:
             text += f" ({pointer})"
         parts.append(text)
     return "; ".join(parts)
+
+
+def first_known_error(group: BaseExceptionGroup[BaseException]) -> BulkUpdateError | None:
+    """The first of our own errors in a task group's exception group, however nested.
+
+    When one task's error (a refused key, a server that never answers) ends a task
+    group, the caller should see that error, not the group that carried it.
+    """
+    for error in group.exceptions:
+        if isinstance(error, BulkUpdateError):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            found = first_known_error(error)
+            if found is not None:
+                return found
+    return None

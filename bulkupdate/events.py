@@ -58,6 +58,7 @@ _SECRET_NAME = re.compile(
 # header, wherever they turn up (a resume command built from argv, say).
 _SECRET_VALUE = re.compile(r"\bKEY[0-9A-Za-z_-]{16,}|\b[Bb]earer\s+\S+")
 REDACTED = "[redacted]"
+TEXT_PREFIX = "bulkupdate: "  # every line the command writes for a person starts so
 
 READ_CHUNK = 1 << 20  # count_lines reads 1 MiB at a time
 GZIP_MAGIC = b"\x1f\x8b"
@@ -115,7 +116,7 @@ class EventLog:
             )
             self.stream.write(data.decode())
         else:
-            self.stream.write(format_event(event, clean) + "\n")
+            self.stream.write(f"{TEXT_PREFIX}{format_event(event, clean)}\n")
         self.stream.flush()
 
     def shows(self, event: str) -> bool:

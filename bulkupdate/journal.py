@@ -3,23 +3,28 @@
 Every step is written *before* it is taken, each in one transaction, so a crash at any
 instant leaves a consistent journal:
 
-* numbers read from the input are **queued**, in input order (``seq``);
+* input read: the chunk's numbers are **queued**, in input order (each gets a ``seq``);
 * a job POST about to go out is a **post** (its outcome unknown until an answer comes);
 * an accepted POST makes a **job**, and its numbers **submitted** in it;
 * a job seen to end **settles** its numbers: succeeded, failed (with the API's errors),
-  back to **retry**, or skipped;
-* numbers failed outside a job (ownership) are **failed** directly.
+  back to **retry**, or skipped; numbers failed outside a job (ownership) fail directly.
 
-Rows are keyed by ``seq`` (the integer primary key), so the run's writes are appends and
-short ordered updates: about 2.5 s of CPU for a million numbers. The API key is never
-written. The file is created with mode 0600; SQLite gives its WAL the same mode.
+Most numbers go through one job and succeed, so that story is written once per chunk
+and once per job, not once per number: a chunk row holds its numbers, a job row holds
+the ``seq`` ranges it covers, and a number's state follows from them (in a finished job:
+succeeded; in a running one: submitted; in none: queued). Only the exceptions — numbers
+that failed, were retried, or were skipped — get a row of their own. A million numbers
+cost the journal a few thousand rows. The API key is never written. The file is created
+with mode 0600; SQLite gives its WAL the same mode.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -32,17 +37,14 @@ from bulkupdate.errors import UsageError
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.wire import ErrorObject
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE numbers (
-    seq INTEGER PRIMARY KEY,          -- order among the run's distinct valid entries
-    value TEXT NOT NULL,              -- +E.164 number or phone-number id
-    state INTEGER NOT NULL,           -- NumberState
-    attempts INTEGER NOT NULL DEFAULT 0,
-    jobs TEXT NOT NULL DEFAULT '',    -- jobs.job of each job it was in, comma-separated
-    errors TEXT                       -- JSON list of the API's error objects
+CREATE TABLE chunks (                 -- the input's distinct valid entries, in order
+    chunk INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,       -- the seq of its first number
+    numbers TEXT NOT NULL             -- +E.164 numbers or ids, one a line
 );
 CREATE TABLE entries (                -- rejected and repeated input entries
     source TEXT NOT NULL,
@@ -58,6 +60,7 @@ CREATE TABLE jobs (
     id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     size INTEGER NOT NULL,
+    seqs TEXT NOT NULL,               -- the numbers it holds, as seq ranges: 0-999,1204
     created_at REAL NOT NULL,
     finished_at REAL,
     status TEXT                       -- the final status; NULL while the job runs
@@ -66,7 +69,14 @@ CREATE TABLE posts (                  -- job POSTs sent, their outcome not known
     post INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     sent_at TEXT NOT NULL,            -- ISO 8601, UTC
-    seqs TEXT NOT NULL                -- the numbers' seqs, comma-separated
+    seqs TEXT NOT NULL
+);
+CREATE TABLE exceptions (             -- numbers whose state their one job does not tell
+    seq INTEGER PRIMARY KEY,
+    state INTEGER NOT NULL,           -- NumberState
+    attempts INTEGER NOT NULL,
+    jobs TEXT NOT NULL,               -- jobs.job of each job it was in, comma-separated
+    errors TEXT                       -- JSON list of the API's error objects
 );
 """
 
@@ -83,6 +93,20 @@ class NumberState(IntEnum):
     def is_final(self) -> bool:
         return self >= NumberState.SUCCEEDED
 
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS = {
+    NumberState.QUEUED: "queued",
+    NumberState.SUBMITTED: "submitted",
+    NumberState.RETRY: "retrying",
+    NumberState.SUCCEEDED: "succeeded",
+    NumberState.FAILED: "failed",
+    NumberState.SKIPPED: "skipped",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class InputFingerprint:
@@ -94,8 +118,6 @@ class InputFingerprint:
 
     @classmethod
     def of(cls, path: str) -> InputFingerprint:
-        import hashlib
-
         digest = hashlib.sha256()
         size = 0
         with open(path, "rb") as file:
@@ -109,11 +131,19 @@ class InputFingerprint:
 class ResumeState:
     """What an unfinished journal says is left to do."""
 
-    values_read: int  # the first values_read distinct valid entries are journaled
+    chunks_read: int  # the input's first chunks, whose every entry is recorded
     queued: list[str] = field(default_factory=list)
     retry: list[tuple[str, int, list[str], tuple[ErrorObject, ...]]] = field(default_factory=list)
     active_jobs: list[tuple[str, list[str]]] = field(default_factory=list)
     posts: list[tuple[int, str, list[str]]] = field(default_factory=list)  # post, sent_at, values
+
+
+@dataclass(slots=True)
+class _Exception:
+    state: NumberState
+    attempts: int
+    jobs: list[int]
+    errors: list[ErrorObject]
 
 
 class Journal:
@@ -123,8 +153,10 @@ class Journal:
         self.path = str(path)
         self._db = connection
         self._seq: dict[str, int] = {}  # value → seq, for numbers not final yet
-        self._job_rows: dict[str, int] = {}  # job id → jobs.job, for jobs running
-        self._next_seq = self._scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM numbers")
+        self._noted: set[str] = set()  # of those, the ones with a row in exceptions
+        self._job_rows: dict[str, int] = {}  # job id → jobs.job
+        self._next_seq = int(self.meta("values_read", 0))
+        self._chunks = int(self.meta("chunks_read", 0))
 
     def __repr__(self) -> str:
         return f"<Journal {self.path} values={self._next_seq} open={len(self._seq)}>"
@@ -147,11 +179,14 @@ class Journal:
         with db:
             db.executescript(SCHEMA)
             now = time.time()
-            _set_meta(db, "schema", SCHEMA_VERSION)
-            _set_meta(db, "settings", settings)
-            _set_meta(db, "status", "running")
-            _set_meta(db, "started_at", now)
-            _set_meta(db, "updated_at", now)
+            for key, value in (
+                ("schema", SCHEMA_VERSION),
+                ("settings", settings),
+                ("status", "running"),
+                ("started_at", now),
+                ("updated_at", now),
+            ):
+                _set_meta(db, key, value)
         return cls(path, db)
 
     @classmethod
@@ -167,9 +202,7 @@ class Journal:
             raise UsageError(f"journal {path}: not a bulkupdate journal ({exc})") from exc
         if version is None or orjson.loads(version[0]) != SCHEMA_VERSION:
             raise UsageError(f"journal {path}: not a bulkupdate journal of this version")
-        journal = cls(path, db)
-        journal._load_open_numbers()
-        return journal
+        return cls(path, db)
 
     def close(self) -> None:
         self._db.close()
@@ -185,30 +218,26 @@ class Journal:
         """New input: ``values`` queued in order; rejected and repeated entries noted."""
         start = self._next_seq
         self._next_seq += len(values)
-        seqs = self._seq
-        for offset, value in enumerate(values):
-            seqs[value] = start + offset
+        self._chunks += 1
+        self._seq.update(zip(values, range(start, self._next_seq), strict=True))
         with self._db as db:
-            db.executemany(
-                "INSERT INTO numbers (seq, value, state) VALUES (?, ?, 0)",
-                zip(range(start, start + len(values)), values, strict=True),
-            )
-            if rejections or duplicates:
-                db.executemany(
-                    "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        *(
-                            (r.source, r.line, "rejected", None, r.raw, r.reason)
-                            for r in rejections
-                        ),
-                        *((d.source, d.line, "duplicate", d.value, None, None) for d in duplicates),
-                    ],
+            if values:
+                db.execute(
+                    "INSERT INTO chunks (first_seq, numbers) VALUES (?, ?)",
+                    (start, "\n".join(values)),
                 )
+            if rejections or duplicates:
+                rows: list[tuple[str, int, str, str | None, str | None, str | None]] = [
+                    (r.source, r.line, "rejected", None, r.raw, r.reason) for r in rejections
+                ]
+                rows += [(d.source, d.line, "duplicate", d.value, None, None) for d in duplicates]
+                db.executemany("INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
             _set_meta(db, "values_read", self._next_seq)
+            _set_meta(db, "chunks_read", self._chunks)
 
     def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int:
         """A job POST is about to go out: note it, so a lost answer can be looked into."""
-        seqs = ",".join(str(self._seq[value]) for value in values)
+        seqs = encode_seqs(self._seq[value] for value in values)
         with self._db as db:
             cursor = db.execute(
                 "INSERT INTO posts (kind, sent_at, seqs) VALUES (?, ?, ?)", (kind, sent_at, seqs)
@@ -219,20 +248,22 @@ class Journal:
 
     def posted(self, post: int | None, job_id: str, kind: str, values: Sequence[str]) -> None:
         """The POST made job ``job_id`` (or a lost answer's job was found): submitted."""
+        seqs = self._seq
         with self._db as db:
             cursor = db.execute(
-                "INSERT INTO jobs (id, kind, size, created_at) VALUES (?, ?, ?, ?)",
-                (job_id, kind, len(values), time.time()),
+                "INSERT INTO jobs (id, kind, size, seqs, created_at) VALUES (?, ?, ?, ?, ?)",
+                (job_id, kind, len(values), encode_seqs(seqs[v] for v in values), time.time()),
             )
             row = cursor.lastrowid
             assert row is not None
             self._job_rows[job_id] = row
-            tag = str(row)
-            db.executemany(
-                "UPDATE numbers SET state = 1, attempts = attempts + 1, "
-                "jobs = CASE jobs WHEN '' THEN ?1 ELSE jobs || ',' || ?1 END WHERE seq = ?2",
-                ((tag, self._seq[value]) for value in values),
-            )
+            again = [seqs[value] for value in values if value in self._noted]
+            if again:  # numbers with a story already: one more attempt in it
+                db.executemany(
+                    "UPDATE exceptions SET state = 1, attempts = attempts + 1, "
+                    "jobs = CASE jobs WHEN '' THEN ?1 ELSE jobs || ',' || ?1 END WHERE seq = ?2",
+                    ((str(row), seq) for seq in again),
+                )
             if post is not None:
                 db.execute("DELETE FROM posts WHERE post = ?", (post,))
 
@@ -250,58 +281,70 @@ class Journal:
         retry: Iterable[tuple[str, Sequence[ErrorObject]]],
         skipped: Iterable[str],
     ) -> None:
-        """A job ended: each of its numbers' new state, in one transaction."""
-        seqs = self._seq
+        """A job ended: the new state of each of its numbers, in one transaction.
+
+        Numbers that simply succeeded need no row: their finished job says it.
+        """
+        seqs, noted = self._seq, self._noted
+        job = str(self._job_rows.pop(job_id, ""))
+        rows: list[tuple[int, int, str, str | None]] = []
+        for value in succeeded:
+            seq = seqs.pop(value)
+            if value in noted:
+                noted.discard(value)
+                rows.append((seq, NumberState.SUCCEEDED, job, None))
+        for state, outcomes, final in (
+            (NumberState.FAILED, failed, True),
+            (NumberState.RETRY, retry, False),
+        ):
+            for value, errors in outcomes:
+                seq = seqs.pop(value) if final else seqs[value]
+                if final:
+                    noted.discard(value)
+                else:
+                    noted.add(value)
+                rows.append((seq, state, job, orjson.dumps(list(errors)).decode()))
+        for value in skipped:
+            noted.discard(value)
+            rows.append((seqs.pop(value), NumberState.SKIPPED, job, None))
         with self._db as db:
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?",
                 (status, time.time(), job_id),
             )
-            self._job_rows.pop(job_id, None)
-            db.executemany(
-                "UPDATE numbers SET state = 3, errors = NULL WHERE seq = ?",
-                ((seqs.pop(value),) for value in succeeded),
-            )
-            db.executemany(
-                "UPDATE numbers SET state = 4, errors = ? WHERE seq = ?",
-                ((orjson.dumps(errors).decode(), seqs.pop(value)) for value, errors in failed),
-            )
-            db.executemany(
-                "UPDATE numbers SET state = 2, errors = ? WHERE seq = ?",
-                ((orjson.dumps(errors).decode(), seqs[value]) for value, errors in retry),
-            )
-            db.executemany(
-                "UPDATE numbers SET state = 5 WHERE seq = ?",
-                ((seqs.pop(value),) for value in skipped),
-            )
+            if rows:
+                # A number's first row: one attempt, in this job. Later rows keep the
+                # attempts and jobs ``posted`` counted.
+                db.executemany(
+                    "INSERT INTO exceptions (seq, state, attempts, jobs, errors) "
+                    "VALUES (?1, ?2, 1, ?3, ?4) "
+                    "ON CONFLICT (seq) DO UPDATE SET state = ?2, errors = ?4",
+                    rows,
+                )
             _set_meta(db, "updated_at", time.time())
 
     def failed(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None:
-        """Numbers failed for good outside any job (e.g. not the account's)."""
+        """Numbers failed for good outside any job (the API refused their request)."""
         text = orjson.dumps(list(errors)).decode()
+        rows = []
+        for value in values:
+            self._noted.discard(value)
+            rows.append((self._seq.pop(value), text))
         with self._db as db:
             db.executemany(
-                "UPDATE numbers SET state = 4, errors = ?, attempts = MAX(attempts, 1) "
-                "WHERE seq = ?",
-                ((text, self._seq.pop(value)) for value in values),
-            )
-
-    def retried(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None:
-        """Numbers back to the retry pool without a job (a lost POST found no job)."""
-        text = orjson.dumps(list(errors)).decode()
-        with self._db as db:
-            db.executemany(
-                "UPDATE numbers SET state = 2, errors = ? WHERE seq = ?",
-                ((text, self._seq[value]) for value in values),
+                "INSERT INTO exceptions (seq, state, attempts, jobs, errors) "
+                "VALUES (?1, 4, 1, '', ?2) ON CONFLICT (seq) DO UPDATE SET state = 4, errors = ?2",
+                rows,
             )
 
     def finish(self, status: str, totals: dict[str, int] | None = None) -> None:
         """The run ended (``finished``) or stopped (``interrupted``)."""
         with self._db as db:
+            now = time.time()
             _set_meta(db, "status", status)
-            _set_meta(db, "updated_at", time.time())
+            _set_meta(db, "updated_at", now)
             if status == "finished":
-                _set_meta(db, "finished_at", time.time())
+                _set_meta(db, "finished_at", now)
             if totals is not None:
                 _set_meta(db, "totals", totals)
 
@@ -321,46 +364,51 @@ class Journal:
         return bool(self.meta("status") == "finished")
 
     def resume_state(self) -> ResumeState:
-        """Everything not final, sorted by what resume must do with it."""
-        state = ResumeState(values_read=self._next_seq)
-        job_ids = dict(self._db.execute("SELECT job, id FROM jobs WHERE status IS NULL"))
-        by_job: dict[str, list[str]] = {}
-        in_posts: set[int] = set()
-        for post, sent_at, seqs in self._db.execute(
-            "SELECT post, sent_at, seqs FROM posts ORDER BY post"
-        ):
-            numbers = [int(seq) for seq in seqs.split(",") if seq]
-            in_posts.update(numbers)
-            values = [self._value(seq) for seq in numbers]
-            state.posts.append((post, sent_at, values))
-        rows = self._db.execute(
-            "SELECT seq, value, state, attempts, jobs, errors FROM numbers "
-            "WHERE state < 3 ORDER BY seq"
-        )
-        for seq, value, number_state, attempts, jobs, errors in rows:
-            if seq in in_posts:
-                continue  # the post's reconciliation decides
-            job_rows = [int(job) for job in jobs.split(",") if job]
-            if number_state == NumberState.SUBMITTED and job_rows and job_rows[-1] in job_ids:
-                by_job.setdefault(job_ids[job_rows[-1]], []).append(value)
-            elif number_state == NumberState.QUEUED or (
-                number_state == NumberState.SUBMITTED and not job_rows
-            ):
-                state.queued.append(value)
-            else:
-                names = self._job_names(job_rows)
-                found = tuple(orjson.loads(errors)) if errors else ()
-                state.retry.append((value, attempts, names, found))
-        state.active_jobs = list(by_job.items())
+        """Everything not final, sorted by what resume must do with it.
+
+        Also makes the journal ready to record the resumed run.
+        """
+        state = ResumeState(chunks_read=self._chunks)
+        view = self._view()
+        self._load_open_numbers(view)
+        wanted: dict[int, list[Any]] = {}  # seq → the list its value goes to
+        in_post: set[int] = set()
+        posts = []
+        for post, sent_at, seqs in self._db.execute("SELECT post, sent_at, seqs FROM posts"):
+            numbers = decode_seqs(seqs)
+            in_post.update(numbers)
+            posts.append((post, sent_at, numbers))
+        active: dict[int, list[str]] = {row: [] for row in view.running}
+        retry_rows = []
+        for seq in range(self._next_seq):
+            if seq in in_post:
+                continue
+            note = view.exceptions.get(seq)
+            job = view.job_of[seq]
+            if note is not None and note.state is NumberState.RETRY:
+                retry_rows.append((seq, note))
+            elif note is not None and note.state.is_final:
+                continue
+            elif job and job in view.running:
+                wanted[seq] = active[job]
+            elif job == 0 or (note is not None and note.state is NumberState.QUEUED):
+                wanted[seq] = state.queued
+        values = self._values({*wanted, *in_post, *(seq for seq, _ in retry_rows)})
+        for seq, target in wanted.items():
+            target.append(values[seq])
+        for seq, note in retry_rows:
+            names = [view.job_ids[job] for job in note.jobs if job in view.job_ids]
+            state.retry.append((values[seq], note.attempts, names, tuple(note.errors)))
+        state.posts = [(post, at, [values[seq] for seq in seqs]) for post, at, seqs in posts]
+        state.active_jobs = [(view.job_ids[row], found) for row, found in active.items() if found]
         return state
 
     def counts(self) -> dict[str, int]:
         """Numbers by state and entries by status."""
-        found = {state.name.lower(): 0 for state in NumberState}
-        for number_state, count in self._db.execute(
-            "SELECT state, COUNT(*) FROM numbers GROUP BY state"
-        ):
-            found[NumberState(number_state).name.lower()] = count
+        view = self._view()
+        found = {state.label: 0 for state in NumberState}
+        for seq in range(self._next_seq):
+            found[view.state_of(seq).label] += 1
         for status, count in self._db.execute("SELECT status, COUNT(*) FROM entries GROUP BY 1"):
             found[status] = count
         return found
@@ -369,7 +417,7 @@ class Journal:
         """Failed numbers by their first error: (code, detail, pointer, count), most first."""
         counts: dict[tuple[str, str, str], int] = {}
         for errors, count in self._db.execute(
-            "SELECT errors, COUNT(*) FROM numbers WHERE state = 4 GROUP BY errors"
+            "SELECT errors, COUNT(*) FROM exceptions WHERE state = 4 GROUP BY errors"
         ):
             found = orjson.loads(errors) if errors else []
             first = found[0] if found and isinstance(found[0], dict) else {}
@@ -393,33 +441,29 @@ class Journal:
         )
 
     def job_count(self) -> int:
-        return self._scalar("SELECT COUNT(*) FROM jobs")
+        return int(self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
     def report_rows(self) -> Iterator[dict[str, Any]]:
         """One report object per input entry known to the journal (``run --report``'s shape)."""
-        names = dict(self._db.execute("SELECT job, id FROM jobs"))
-        statuses = {
-            NumberState.QUEUED: "queued",
-            NumberState.SUBMITTED: "submitted",
-            NumberState.RETRY: "retrying",
-            NumberState.SUCCEEDED: "succeeded",
-            NumberState.FAILED: "failed",
-            NumberState.SKIPPED: "skipped",
-        }
-        for value, number_state, attempts, jobs, errors in self._db.execute(
-            "SELECT value, state, attempts, jobs, errors FROM numbers ORDER BY seq"
+        view = self._view()
+        for first_seq, numbers in self._db.execute(
+            "SELECT first_seq, numbers FROM chunks ORDER BY chunk"
         ):
-            key = "phone_number" if value.startswith("+") else "id"
-            final = NumberState(number_state)
-            yield {
-                key: value,
-                "status": statuses[final],
-                "attempts": attempts,
-                "job_ids": [names[int(job)] for job in jobs.split(",") if job],
-                "errors": orjson.loads(errors)
-                if errors and final is not NumberState.SUCCEEDED
-                else [],
-            }
+            for seq, value in enumerate(numbers.split("\n"), first_seq):
+                note = view.exceptions.get(seq)
+                if note is not None:
+                    jobs, attempts = note.jobs, note.attempts
+                    errors = note.errors if note.state is not NumberState.SUCCEEDED else []
+                else:
+                    job = view.job_of[seq]
+                    jobs, attempts, errors = ([job], 1, []) if job else ([], 0, [])
+                yield {
+                    "phone_number" if value.startswith("+") else "id": value,
+                    "status": view.state_of(seq).label,
+                    "attempts": attempts,
+                    "job_ids": [view.job_ids[job] for job in jobs if job in view.job_ids],
+                    "errors": errors,
+                }
         for source, line, status, value, raw, reason in self._db.execute(
             "SELECT source, line, status, value, raw, reason FROM entries ORDER BY source, line"
         ):
@@ -436,36 +480,103 @@ class Journal:
 
     # -- internals -------------------------------------------------------------------
 
-    def _load_open_numbers(self) -> None:
-        for seq, value in self._db.execute("SELECT seq, value FROM numbers WHERE state < 3"):
+    def _view(self) -> _View:
+        """Every number's job and exception, to derive states from."""
+        job_of = array("q", bytes(8 * self._next_seq))
+        job_ids: dict[int, str] = {}
+        running: set[int] = set()
+        for row, job_id, seqs, status in self._db.execute(
+            "SELECT job, id, seqs, status FROM jobs ORDER BY job"
+        ):
+            job_ids[row] = job_id
+            if status is None:
+                running.add(row)
+            for seq in decode_seqs(seqs):
+                job_of[seq] = row  # later jobs win: the last job a number was in
+        exceptions = {
+            seq: _Exception(
+                NumberState(state),
+                attempts,
+                [int(job) for job in jobs.split(",") if job],
+                orjson.loads(errors) if errors else [],
+            )
+            for seq, state, attempts, jobs, errors in self._db.execute(
+                "SELECT seq, state, attempts, jobs, errors FROM exceptions"
+            )
+        }
+        return _View(job_of, job_ids, running, exceptions)
+
+    def _values(self, seqs: set[int]) -> dict[int, str]:
+        """The numbers at ``seqs``, read from their chunks."""
+        found: dict[int, str] = {}
+        if not seqs:
+            return found
+        for first_seq, numbers in self._db.execute("SELECT first_seq, numbers FROM chunks"):
+            values = numbers.split("\n")
+            for seq in range(first_seq, first_seq + len(values)):
+                if seq in seqs:
+                    found[seq] = values[seq - first_seq]
+        return found
+
+    def _load_open_numbers(self, view: _View) -> None:
+        """After a restart: the value → seq map of every number not final yet."""
+        open_seqs = {seq for seq in range(self._next_seq) if not view.state_of(seq).is_final}
+        for seq, value in self._values(open_seqs).items():
             self._seq[value] = seq
-        for row, job_id in self._db.execute("SELECT job, id FROM jobs WHERE status IS NULL"):
-            self._job_rows[job_id] = row
+            if seq in view.exceptions:
+                self._noted.add(value)
+        self._job_rows = {view.job_ids[row]: row for row in view.running}
 
-    def _value(self, seq: int) -> str:
-        row = self._db.execute("SELECT value FROM numbers WHERE seq = ?", (seq,)).fetchone()
-        return str(row[0])
 
-    def _job_names(self, rows: Iterable[int]) -> list[str]:
-        names = []
-        for row in rows:
-            found = self._db.execute("SELECT id FROM jobs WHERE job = ?", (row,)).fetchone()
-            if found is not None:
-                names.append(str(found[0]))
-        return names
+@dataclass(slots=True)
+class _View:
+    job_of: array[int]  # seq → jobs.job of the last job it was in, 0 if none
+    job_ids: dict[int, str]
+    running: set[int]
+    exceptions: dict[int, _Exception]
 
-    def _scalar(self, sql: str) -> int:
-        value = self._db.execute(sql).fetchone()[0]
-        return int(value)
+    def state_of(self, seq: int) -> NumberState:
+        note = self.exceptions.get(seq)
+        if note is not None:
+            return note.state
+        job = self.job_of[seq]
+        if not job:
+            return NumberState.QUEUED
+        return NumberState.SUBMITTED if job in self.running else NumberState.SUCCEEDED
+
+
+def encode_seqs(seqs: Iterable[int]) -> str:
+    """Seqs as ranges, ``0-999,1204``: a fresh batch is one range."""
+    parts: list[str] = []
+    start = previous = -2
+    for seq in seqs:
+        if seq == previous + 1:
+            previous = seq
+            continue
+        if start >= 0:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = seq
+    if start >= 0:
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+    return ",".join(parts)
+
+
+def decode_seqs(text: str) -> list[int]:
+    seqs: list[int] = []
+    for part in text.split(","):
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        seqs.extend(range(int(first), int(last or first) + 1))
+    return seqs
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute(
-        "PRAGMA synchronous = NORMAL"
-    )  # WAL + NORMAL: durable at checkpoints, consistent always
-    db.execute("PRAGMA cache_size = -32768")  # 32 MB
+    # WAL with NORMAL: every commit survives the process being killed; a power cut may
+    # lose the last few, never consistency.
+    db.execute("PRAGMA synchronous = NORMAL")
     return db
 
 

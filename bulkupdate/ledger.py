@@ -124,9 +124,11 @@ class Ledger:
         on_progress: Callable[[Progress], None] | None = None,
         filtered: bool = False,
         recorder: Recorder | None = None,
+        on_event: Callable[..., None] | None = None,
     ) -> None:
         self.sink = sink
         self.recorder: Recorder = recorder or NoRecorder()
+        self._on_event = on_event
         self.filtered = filtered  # the requests carry filters that may leave numbers out
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
@@ -167,10 +169,19 @@ class Ledger:
     def dispatched(self, batch: Batch) -> None:
         self.in_flight += len(batch)
 
-    def submitted(self) -> None:
+    def submitted(self, job_id: str, values: Sequence[str]) -> None:
+        """A job was created for ``values`` (or found after its answer was lost)."""
         self.batches_submitted += 1
         self.active_jobs += 1
+        if self._on_event is not None:
+            attempt = 1 + max((self.attempts(value) for value in values), default=0)
+            self.event("batch_submitted", job_id=job_id, size=len(values), attempt=attempt)
         self.progress()
+
+    def event(self, name: str, **fields: object) -> None:
+        """Tell the run's event log (if any) that ``name`` happened."""
+        if self._on_event is not None:
+            self._on_event(name, **fields)
 
     def finish_job(self, job: Job, batch: Batch) -> None:
         """Settle every number of a final job."""
@@ -192,6 +203,15 @@ class Ledger:
             again,
             settlement.skipped,
         )
+        self.event(
+            "job_finished",
+            job_id=job.id,
+            status=job.status.value,
+            succeeded=len(settlement.succeeded),
+            failed=len(settlement.failed) + len(spent),
+            retry=len(again),
+            skipped=len(settlement.skipped),
+        )
         for value in settlement.succeeded:
             self.succeeded(value, job.id)
         for value in settlement.skipped:
@@ -206,6 +226,10 @@ class Ledger:
         jitter = self._rand()
         for value, errors in settlement.retry:
             self.retry(value, errors, job.id, jitter=jitter)
+        if again:
+            ready = self.pool.next_ready_at()
+            after = 0.0 if ready is None else max(0.0, ready - self._clock())
+            self.event("retried", numbers=len(again), after_s=round(after, 3))
         self.notify()
 
     def succeeded(self, value: str, job_id: str) -> None:

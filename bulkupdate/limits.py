@@ -167,6 +167,8 @@ class RateGovernor:
         self._limiter = _AdjustableLimiter(burst, burst / rate)
         self._limiter_rate = rate
         self.requests = 0
+        # Told of each 429 with the pause and the new rate (the run's event log).
+        self.on_throttle: Callable[[float, float], None] | None = None
 
     def __repr__(self) -> str:
         m = self.model
@@ -200,7 +202,10 @@ class RateGovernor:
 
     def throttled(self, headers: RateHeaders) -> float:
         self.model.unanswered = max(0, self.model.unanswered - 1)
-        return self.model.throttled_at(self._clock(), headers)
+        wait = self.model.throttled_at(self._clock(), headers)
+        if self.on_throttle is not None:
+            self.on_throttle(wait, self.model.rate)
+        return wait
 
     def abandoned(self) -> None:
         """A request went without an answer (timeout, reset): stop counting it."""
@@ -234,6 +239,10 @@ class JobSlots:
                     await self._changed.wait()
             finally:
                 self.waiting -= 1
+        self.active += 1
+
+    def take(self) -> None:
+        """Hold a slot without waiting: for jobs already running when a run resumes."""
         self.active += 1
 
     def release(self) -> None:

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bulkupdate.batching import Batch, Batcher
+from bulkupdate.batching import Batch, Batcher, EntryKind
 from bulkupdate.client import ApiClient
-from bulkupdate.errors import BulkUpdateError
-from bulkupdate.ledger import Ledger, Progress
+from bulkupdate.errors import first_known_error
+from bulkupdate.journal import ResumeState
+from bulkupdate.ledger import Ledger, Progress, Recorder
 from bulkupdate.limits import JobSlots
 from bulkupdate.outcomes import OutcomeSink, Totals
 from bulkupdate.ownership import OwnershipResolver, OwnershipStats
+from bulkupdate.retrypool import History
 from bulkupdate.scan import Chunk
 from bulkupdate.settings import EngineSettings
 from bulkupdate.spec import JobRequest
@@ -59,11 +61,18 @@ async def run_engine(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     input_fraction: Callable[[], float | None] = lambda: None,
+    recorder: Recorder | None = None,
+    resume: ResumeState | None = None,
+    on_event: Callable[..., None] | None = None,
 ) -> EngineStats:
     """Run every entry of ``chunks`` through the API; outcomes go to ``sink``.
 
     ``input_fraction`` tells how much of the input has been read (0..1), if known; the
-    ownership resolver uses it to estimate what is still to come.
+    ownership resolver uses it to estimate what is still to come. ``recorder`` (a
+    ``Journal``) is told every step before it is taken. ``resume`` is what an earlier
+    run of the same input left unfinished: its jobs are watched again, its lost POSTs
+    looked for, its queued and retrying numbers sent, and the first
+    ``resume.chunks_read`` chunks of ``chunks`` (already recorded) are passed over.
     """
     settings = settings or EngineSettings()
     ledger = Ledger(
@@ -72,6 +81,8 @@ async def run_engine(
         max_attempts=settings.max_attempts,
         on_progress=on_progress,
         filtered=bool(request.query_params()),
+        recorder=recorder,
+        on_event=on_event,
     )
     slots = JobSlots(settings.max_active_jobs)
     watcher = JobWatcher(client, request.kind, ledger, slots)
@@ -99,7 +110,16 @@ async def run_engine(
         nonlocal batches_read
         batcher = Batcher(settings.batch_size)
         async with send:
+            # Numbers an earlier run read but never got into a job go first.
+            for batch in batcher.add(unsent):
+                batches_read += 1
+                ledger.dispatched(batch)
+                await send.send(batch)
+            skip = resume.chunks_read if resume is not None else 0
             async for chunk in chunks:
+                if skip:
+                    skip -= 1  # recorded by the earlier run: every entry has its state
+                    continue
                 ledger.read(chunk.values, chunk.rejections, chunk.duplicates)
                 for batch in batcher.add(chunk.values):
                     batches_read += 1
@@ -140,6 +160,10 @@ async def run_engine(
                 group.start_soon(submit, receive.clone())
         watcher.close()
 
+    unsent: list[str] = []
+    if resume is not None:
+        unsent = await _pick_up(resume, ledger, slots, watcher, submitter)
+
     send, receive = anyio.create_memory_object_stream[Batch](0)
     try:
         async with anyio.create_task_group() as group:
@@ -150,7 +174,7 @@ async def run_engine(
     except BaseExceptionGroup as failure:
         # One task's error (a refused key, a server that never answers) ended the run
         # and cancelled the rest: the caller gets that error, not the task group's.
-        known = _first_known(failure)
+        known = first_known_error(failure)
         if known is None:
             raise
         raise known from None
@@ -170,12 +194,26 @@ async def run_engine(
     )
 
 
-def _first_known(group: BaseExceptionGroup[BaseException]) -> BulkUpdateError | None:
-    for error in group.exceptions:
-        if isinstance(error, BulkUpdateError):
-            return error
-        if isinstance(error, BaseExceptionGroup):
-            found = _first_known(error)
-            if found is not None:
-                return found
-    return None
+async def _pick_up(
+    resume: ResumeState,
+    ledger: Ledger,
+    slots: JobSlots,
+    watcher: JobWatcher,
+    submitter: Submitter,
+) -> list[str]:
+    """Take over what an earlier run left; return the numbers that still need a job."""
+    for job_id, values in resume.active_jobs:
+        batch = Batch(EntryKind.of(values[0]), tuple(values))
+        slots.take()  # the job holds a slot on the server whatever our cap says
+        ledger.dispatched(batch)
+        ledger.submitted(job_id, values)
+        submitter.known_jobs.add(job_id)
+        watcher.adopt(job_id, batch)
+    now = anyio.current_time()
+    for value, attempts, job_ids, errors in resume.retry:
+        ledger.history[value] = History(attempts, list(job_ids), tuple(errors))
+        ledger.pool.add(value, now)
+    unsent = list(resume.queued)
+    if resume.posts:
+        unsent += await submitter.recover_posts(resume.posts)
+    return unsent

@@ -208,13 +208,34 @@ class Submitter:
                     return RequestRefused(exc.status, exc.errors)
                 recorder.posted(post, job.id, kind_name, values)
                 self.known_jobs.add(job.id)
-                self.ledger.submitted()
+                self.ledger.submitted(job.id, values)
                 handed_over = True
                 self.watcher.track(job, Batch(kind, tuple(values)))
                 return None
         finally:
             if not handed_over:
                 self.slots.release()
+
+    async def recover_posts(self, posts: Sequence[tuple[int, str, Sequence[str]]]) -> list[str]:
+        """Settle the POSTs an earlier run sent without seeing the answer.
+
+        Each whose job is in the jobs list is adopted and watched; the numbers of the
+        others were never in a job and are returned, to be sent again.
+        """
+        unsent: list[str] = []
+        for post, sent_at, values in posts:
+            job = await self._reconcile(values, datetime.fromisoformat(sent_at), None)
+            if job is None:
+                self.ledger.recorder.post_done(post)
+                unsent.extend(values)
+                continue
+            self.ledger.recorder.posted(post, job.id, self.request.kind.value, values)
+            self.known_jobs.add(job.id)
+            self.slots.take()
+            self.ledger.dispatched(Batch(EntryKind.of(values[0]), tuple(values)))
+            self.ledger.submitted(job.id, values)
+            self.watcher.track(job, Batch(EntryKind.of(values[0]), tuple(values)))
+        return unsent
 
     def _forget(self, post: int | None) -> None:
         if post is not None:
@@ -228,7 +249,7 @@ class Submitter:
         await self.slots.acquire()
 
     async def _reconcile(
-        self, values: Sequence[str], sent_at: datetime, cause: Exception
+        self, values: Sequence[str], sent_at: datetime, cause: Exception | None
     ) -> Job | None:
         """The job a POST with no usable answer created, if it created one.
 
@@ -245,7 +266,7 @@ class Submitter:
             except (ServerError, TransportError):
                 if round_ == RECONCILE_ROUNDS:
                     raise TransportError(
-                        f"cannot tell whether a job was created after: {cause}"
+                        f"cannot tell whether a job was created after: {cause or 'a lost answer'}"
                     ) from cause
                 await anyio.sleep(compute_backoff(round_, self.backoff))
         for item in page.items:

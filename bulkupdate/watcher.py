@@ -84,6 +84,12 @@ class JobWatcher:
         self.jobs[job.id] = TrackedJob(job.id, batch, self._created, self._clock() + delay)
         self._wake()
 
+    def adopt(self, job_id: str, batch: Batch) -> None:
+        """Watch a job an earlier run created (its slot already held); look at it first."""
+        self._created += 1
+        self.jobs[job_id] = TrackedJob(job_id, batch, self._created, self._clock())
+        self._wake()
+
     def close(self) -> None:
         """No more jobs will come: return once the tracked ones have ended."""
         self._closing = True

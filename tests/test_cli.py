@@ -16,9 +16,10 @@ SPEC = str(EXAMPLES / "spec.toml")
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TELNYX_API_KEY", raising=False)
     monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # journals go to ./bulkupdate-runs/
 
 
 def rows(path: Path) -> list[dict[str, object]]:
@@ -132,7 +133,8 @@ def test_the_first_example_updates_every_number(
     )
     err = capsys.readouterr().err
     assert code == 0
-    assert "10 entries: 9 succeeded, 0 failed, 0 rejected, 1 duplicates" in err
+    assert "10 entries, 9 succeeded, 1 duplicates (exit 0)" in err
+    assert "bulkupdate: journal bulkupdate-runs/run-" in err
     found = rows(report)
     assert len(found) == 10
     assert sorted(str(row["status"]) for row in found) == ["duplicate"] + ["succeeded"] * 9

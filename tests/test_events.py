@@ -14,7 +14,7 @@ import pytest
 
 import bulkupdate.events as events_module
 from bulkupdate.errors import UsageError
-from bulkupdate.events import EventLog, ProgressDisplay, count_lines
+from bulkupdate.events import TEXT_PREFIX, EventLog, ProgressDisplay, count_lines
 from bulkupdate.ledger import Progress
 
 T0 = 1_700_000_000.25  # 2023-11-14 22:13:20.250 UTC
@@ -74,10 +74,17 @@ def play(log: EventLog, events: list[tuple[str, dict[str, Any]]] = RUN) -> None:
         log.emit(event, **fields)
 
 
+def unprefixed(text: str) -> list[str]:
+    """Text lines without the prefix every line for a person starts with."""
+    lines = text.splitlines()
+    assert all(line.startswith(TEXT_PREFIX) for line in lines), lines
+    return [line.removeprefix(TEXT_PREFIX) for line in lines]
+
+
 def text_lines(**options: Any) -> list[str]:
     stream = io.StringIO()
     play(EventLog(stream, fmt="text", **options))
-    return stream.getvalue().splitlines()
+    return unprefixed(stream.getvalue())
 
 
 # -- the event log ---------------------------------------------------------------------
@@ -132,7 +139,9 @@ def test_text_wording_of_a_resumed_run_with_many_inputs() -> None:
     stream = io.StringIO()
     fields = dict(RUN[0][1], resumed=True, inputs=["a", "b", "c", "d", "e"])
     EventLog(stream, fmt="text").emit("run_started", **fields)
-    assert stream.getvalue().startswith("run resumed: update from a, b, c and 2 more,")
+    assert stream.getvalue().startswith(
+        TEXT_PREFIX + "run resumed: update from a, b, c and 2 more,"
+    )
 
 
 def test_text_lists_an_event_it_has_no_wording_for_and_never_raises() -> None:
@@ -141,7 +150,7 @@ def test_text_lists_an_event_it_has_no_wording_for_and_never_raises() -> None:
     log.emit("ownership_resolved", numbers=12, by="inventory")
     log.emit("throttled", wait_s=None, rate=10)  # a wrong type must not stop the run
     log.emit("run_finished")  # nor a missing field
-    assert stream.getvalue().splitlines() == [
+    assert unprefixed(stream.getvalue()) == [
         "ownership_resolved numbers=12 by=inventory",
         "throttled wait_s=None rate=10",
         "run_finished",
@@ -158,7 +167,7 @@ def test_quiet_keeps_only_interruptions_and_errors(fmt: Any) -> None:
     if fmt == "json":
         assert [orjson.loads(line)["event"] for line in lines] == ["run_interrupted", "auth_error"]
     else:
-        assert lines == [
+        assert unprefixed(stream.getvalue()) == [
             "run interrupted; resume with: bulkupdate run --resume run.journal",
             "auth_error status=401",
         ]

@@ -107,7 +107,7 @@ def final_job(
 def send(ledger: Ledger, *values: str) -> Batch:
     batch = Batch(EntryKind.of(values[0]), values)
     ledger.dispatched(batch)
-    ledger.submitted()
+    ledger.submitted("job", batch.values)
     return batch
 
 
@@ -192,7 +192,7 @@ def test_retries_stop_at_max_attempts_with_the_last_errors() -> None:
             clock.now = ready_at
             taken = ledger.take_retry_batch()
             assert taken == batch
-            ledger.submitted()
+            ledger.submitted("job", taken.values)
     (outcome,) = sink.outcomes
     assert outcome.status is OutcomeStatus.FAILED
     assert outcome.attempts == 3
@@ -443,7 +443,7 @@ def test_every_number_ends_with_exactly_one_outcome(
             queue.append(taken)
         else:
             batch = queue.pop(data.draw(st.integers(0, len(queue) - 1)))
-            ledger.submitted()
+            ledger.submitted("job", batch.values)
             jobs += 1
             size = len(batch)
             fates = data.draw(st.lists(st.sampled_from(FATES), min_size=size, max_size=size))

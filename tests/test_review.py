@@ -13,8 +13,8 @@ import pytest
 
 import bulkupdate.journal as journal_module
 from bulkupdate.errors import UsageError
-from bulkupdate.inspect import CSV_COLUMNS, STATES, status_dict, status_lines, write_report
 from bulkupdate.journal import Journal
+from bulkupdate.review import CSV_COLUMNS, STATES, status_dict, status_lines, write_report
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.wire import ErrorObject
 
