@@ -160,7 +160,9 @@ class ApiClient:
                 rate = rate_headers(response.headers)
         except (TimeoutError, aiohttp.ClientError) as exc:
             self.governor.abandoned()
-            raise TransportError(f"{method} {path}: {_describe(exc)}") from exc
+            # No connection was made: the request never reached the server.
+            unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+            raise TransportError(f"{method} {path}: {_describe(exc)}", sent=not unsent) from exc
         if status == 429:
             self.governor.throttled(rate)
         else:

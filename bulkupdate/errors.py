@@ -94,8 +94,13 @@ class ServerError(ApiError):
 class TransportError(BulkUpdateError):
     """No usable answer: connection refused or reset, timeout, or an unreadable body.
 
-    For a POST, the server may or may not have acted on it.
+    ``sent`` is False when the request never left (no connection could be made): the
+    server cannot have acted on it. Otherwise, for a POST, it may or may not have.
     """
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 def describe_errors(errors: Sequence[dict[str, Any]]) -> str:

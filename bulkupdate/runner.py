@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from bulkupdate.errors import AuthError, UsageError, first_known_error
+from bulkupdate.errors import BulkUpdateError, UsageError, first_known_error
 from bulkupdate.journal import Journal
 from bulkupdate.outcomes import Totals
 from bulkupdate.plan import dry_run
@@ -91,17 +91,19 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
             stats = await _run_until_signal(
                 options, durable, stream, api_key, log, bar, interrupted
             )
-        except AuthError:
+        except BulkUpdateError:
+            # A refused key, an API that cannot be reached: the run stops; the journal
+            # holds every step so far, and nothing failed that was not tried.
             journal.finish("interrupted")
-            if options.report:  # the numbers' states so far: none failed that was not tried
+            if options.report:
                 write_report_file(journal, options.report)
+            log.emit("run_interrupted", resume_command=_resume_command(journal))
             raise
     if stats is None or interrupted.is_set():
         journal.finish("interrupted")
         if options.report:
             write_report_file(journal, options.report)
-        command = shlex.join(["bulkupdate", "resume", journal.path])
-        log.emit("run_interrupted", resume_command=command)
+        log.emit("run_interrupted", resume_command=_resume_command(journal))
         return EXIT_INTERRUPTED
     totals = _journal_totals(journal)
     journal.finish("finished", totals.as_dict())
@@ -177,6 +179,10 @@ async def _run_until_signal(
             raise
         raise known from None
     return stats
+
+
+def _resume_command(journal: Journal) -> str:
+    return shlex.join(["bulkupdate", "resume", journal.path])
 
 
 async def _stop_on_signal(scope: anyio.CancelScope, interrupted: anyio.Event) -> None:

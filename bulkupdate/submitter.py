@@ -29,6 +29,7 @@ from bulkupdate.watcher import JobWatcher
 from bulkupdate.wire import Job, job_from_json
 
 RECONCILE_ROUNDS = 8
+UNREACHABLE_ATTEMPTS = 6  # POSTs that could not connect before the run gives up
 RESEND_BACKOFF = BackoffPolicy(base=0.5, cap=30.0)
 CLOCK_SKEW = timedelta(minutes=10)  # how far the server's clock may be from ours
 
@@ -197,7 +198,12 @@ class Submitter:
                     raise
                 except (ServerError, TransportError) as exc:
                     failures += 1
-                    found = await self._reconcile(values, sent_at, exc)
+                    # A POST that never reached the server created nothing to look for.
+                    unsent = isinstance(exc, TransportError) and not exc.sent
+                    if unsent and failures >= UNREACHABLE_ATTEMPTS:
+                        self._forget(post)
+                        raise
+                    found = None if unsent else await self._reconcile(values, sent_at, exc)
                     if found is None:
                         self._forget(post)
                         await anyio.sleep(compute_backoff(failures, self.backoff))

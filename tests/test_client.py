@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
@@ -442,3 +443,15 @@ async def test_a_client_outside_its_context_refuses_to_send() -> None:
     client = ApiClient(KEY, base_url=BASE, governor=RateGovernor(10_000.0))
     with pytest.raises(RuntimeError, match="outside 'async with'"):
         await client.get_job(JOB_ID)
+
+
+async def test_a_post_that_cannot_connect_is_known_not_to_have_been_sent() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v2"
+    async with ApiClient(KEY, base_url=base, governor=RateGovernor(10_000.0)) as client:
+        with pytest.raises(TransportError) as raised:
+            await client.create_job(JobKind.UPDATE, BODY)
+    assert raised.value.sent is False  # so no job can exist: nothing to reconcile
+    assert KEY not in str(raised.value)

@@ -1,0 +1,158 @@
+"""The journal: what each step records, what a resume finds, and what it never holds."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from bulkupdate.cli import main
+from bulkupdate.errors import UsageError
+from bulkupdate.journal import Journal, decode_seqs, encode_seqs
+from bulkupdate.scan import Duplicate, Rejection
+
+TRANSIENT = {"code": "10007", "detail": "An unexpected error occured."}
+INVALID = {"code": "10015", "detail": "The field is invalid.", "source": {"pointer": "/tags"}}
+UNOWNED = {"code": "10015", "detail": "You must own every number in the bulk request"}
+
+
+def num(n: int) -> str:
+    return f"+1312555{n:04d}"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal.create(tmp_path / "runs" / "run.journal", {"rate": 20})
+
+
+def test_a_new_journal_is_private_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / "run.journal"
+    Journal.create(path, {}).close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with pytest.raises(UsageError, match="already exists"):
+        Journal.create(path, {})
+
+
+def test_opening_something_else_is_a_clear_error(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    with pytest.raises(UsageError, match="not a bulkupdate journal"):
+        Journal.open(other)
+    with pytest.raises(UsageError, match="no such file"):
+        Journal.open(tmp_path / "missing.journal")
+
+
+def test_every_step_of_a_run_is_recorded(journal: Journal) -> None:
+    journal.read(
+        [num(n) for n in range(6)],
+        [Rejection("in.txt", 9, "hello", "not a phone number")],
+        [Duplicate("in.txt", 10, num(0))],
+    )
+    post = journal.posting("update_phone_numbers", [num(n) for n in range(5)], "2026-01-01")
+    journal.posted(post, "job-1", "update_phone_numbers", [num(n) for n in range(5)])
+    journal.settled(
+        "job-1",
+        "completed",
+        succeeded=[num(0), num(1)],
+        failed=[(num(2), [INVALID])],
+        retry=[(num(3), [TRANSIENT])],
+        skipped=[num(4)],
+    )
+    journal.failed([num(5)], [UNOWNED])
+    journal.posted(None, "job-2", "update_phone_numbers", [num(3)])
+    journal.settled("job-2", "completed", [num(3)], [], [], [])
+
+    assert journal.counts() == {
+        "queued": 0,
+        "submitted": 0,
+        "retrying": 0,
+        "succeeded": 3,
+        "failed": 2,
+        "skipped": 1,
+        "rejected": 1,
+        "duplicate": 1,
+    }
+    rows = {
+        row.get("phone_number") or row.get("input"): row
+        for row in journal.report_rows()
+        if row["status"] != "duplicate"
+    }
+    assert rows[num(0)] == {
+        "phone_number": num(0),
+        "status": "succeeded",
+        "attempts": 1,
+        "job_ids": ["job-1"],
+        "errors": [],
+    }
+    assert rows[num(2)]["errors"] == [INVALID]
+    assert rows[num(3)]["status"] == "succeeded"
+    assert rows[num(3)]["attempts"] == 2
+    assert rows[num(3)]["job_ids"] == ["job-1", "job-2"]
+    assert rows[num(4)]["status"] == "skipped"
+    assert rows[num(5)]["status"] == "failed"
+    assert rows[num(5)]["job_ids"] == []
+    assert rows["hello"]["source"] == "in.txt"
+    assert rows["hello"]["line"] == 9
+    assert rows["hello"]["errors"][0]["detail"] == "not a phone number"
+    assert [row["status"] for row in journal.report_rows()].count("duplicate") == 1
+    assert sorted(journal.error_counts()) == [
+        ("10015", "The field is invalid.", "/tags", 1),
+        ("10015", "You must own every number in the bulk request", "", 1),
+    ]
+
+
+def test_a_resume_finds_each_unfinished_number_where_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    journal = Journal.create(path, {})
+    journal.read([num(n) for n in range(8)], [], [])
+    journal.posted(None, "job-done", "update_phone_numbers", [num(0), num(1)])
+    journal.settled("job-done", "completed", [num(0)], [], [(num(1), [TRANSIENT])], [])
+    journal.posted(None, "job-running", "update_phone_numbers", [num(2), num(3)])
+    journal.posting("update_phone_numbers", [num(4), num(5)], "2026-01-01T00:00:00+00:00")
+    journal.close()  # the process dies here; numbers 6 and 7 were never sent
+
+    again = Journal.open(path)
+    state = again.resume_state()
+    assert state.chunks_read == 1
+    assert state.queued == [num(6), num(7)]
+    assert state.active_jobs == [("job-running", [num(2), num(3)])]
+    assert state.posts == [(1, "2026-01-01T00:00:00+00:00", [num(4), num(5)])]
+    ((value, attempts, jobs, errors),) = state.retry
+    assert (value, attempts, jobs, errors) == (num(1), 1, ["job-done"], (TRANSIENT,))
+
+    # The resumed run records on top of what was there.
+    again.post_done(1)
+    again.posted(None, "job-next", "update_phone_numbers", [num(1), num(4), num(5)])
+    again.settled("job-next", "completed", [num(1), num(4), num(5)], [], [], [])
+    again.settled("job-running", "completed", [num(2), num(3)], [], [], [])
+    rows = {row["phone_number"]: row for row in again.report_rows()}
+    assert rows[num(1)]["attempts"] == 2
+    assert rows[num(1)]["job_ids"] == ["job-done", "job-next"]
+    assert again.counts()["succeeded"] == 6
+    assert again.counts()["queued"] == 2
+
+
+def test_seq_ranges_round_trip() -> None:
+    seqs = [0, 1, 2, 3, 7, 9, 10, 11, 40]
+    assert encode_seqs(seqs) == "0-3,7,9-11,40"
+    assert decode_seqs(encode_seqs(seqs)) == seqs
+    assert encode_seqs([]) == ""
+    assert decode_seqs("") == []
+
+
+def test_the_api_key_never_reaches_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    secret = "KEY-journal-secret-0123456789"
+    monkeypatch.setenv("TELNYX_API_KEY", secret)
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("+13125550100\n+13125550101\n")
+    journal = tmp_path / "run.journal"
+    code = main(["run", str(numbers), "--set", "tags=a", "--sandbox", "--journal", str(journal)])
+    assert code == 0
+    written = b"".join(p.read_bytes() for p in tmp_path.glob("run.journal*"))
+    assert secret.encode() not in written
+    assert b"+13125550100" in written  # the journal did record the run
