@@ -56,7 +56,7 @@ async def run_engine(
     client: ApiClient,
     request: JobRequest,
     chunks: AsyncIterable[Chunk],
-    sink: OutcomeSink,
+    sink: OutcomeSink | None = None,
     settings: EngineSettings | None = None,
     *,
     on_progress: Callable[[Progress], None] | None = None,
@@ -65,7 +65,7 @@ async def run_engine(
     resume: ResumeState | None = None,
     on_event: Callable[..., None] | None = None,
 ) -> EngineStats:
-    """Run every entry of ``chunks`` through the API; outcomes go to ``sink``.
+    """Run every entry of ``chunks`` through the API; outcomes go to ``sink`` (if any).
 
     ``input_fraction`` tells how much of the input has been read (0..1), if known; the
     ownership resolver uses it to estimate what is still to come. ``recorder`` (a
@@ -76,7 +76,7 @@ async def run_engine(
     """
     settings = settings or EngineSettings()
     ledger = Ledger(
-        sink,
+        sink or _Discard(),
         batch_size=settings.batch_size,
         max_attempts=settings.max_attempts,
         on_progress=on_progress,
@@ -107,28 +107,25 @@ async def run_engine(
     submitter = Submitter(client, request, ledger, slots, watcher, resolver)
 
     async def read_input(send: MemoryObjectSendStream[Batch]) -> None:
-        nonlocal batches_read
-        batcher = Batcher(settings.batch_size)
-        async with send:
-            # Numbers an earlier run read but never got into a job go first.
-            for batch in batcher.add(unsent):
+        async def send_all(batches: list[Batch]) -> None:
+            nonlocal batches_read
+            for batch in batches:
                 batches_read += 1
                 ledger.dispatched(batch)
                 await send.send(batch)
+
+        batcher = Batcher(settings.batch_size)
+        async with send:
+            # Numbers an earlier run read but never got into a job go first.
+            await send_all(batcher.add(unsent))
             skip = resume.chunks_read if resume is not None else 0
             async for chunk in chunks:
                 if skip:
                     skip -= 1  # recorded by the earlier run: every entry has its state
                     continue
                 ledger.read(chunk.values, chunk.rejections, chunk.duplicates)
-                for batch in batcher.add(chunk.values):
-                    batches_read += 1
-                    ledger.dispatched(batch)
-                    await send.send(batch)
-            for batch in batcher.flush():
-                batches_read += 1
-                ledger.dispatched(batch)
-                await send.send(batch)
+                await send_all(batcher.add(chunk.values))
+            await send_all(batcher.flush())
         ledger.input_done = True
         ledger.notify()
         ledger.progress()
@@ -217,3 +214,10 @@ async def _pick_up(
     if resume.posts:
         unsent += await submitter.recover_posts(resume.posts)
     return unsent
+
+
+class _Discard:
+    """A run whose outcomes are kept elsewhere (its journal) needs no sink."""
+
+    def record(self, outcome: object) -> None:
+        pass

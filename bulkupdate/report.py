@@ -1,14 +1,14 @@
-"""Per-number reports and the human summary of a run.
+"""Outcome sinks for reports and summaries.
 
 ``JsonlReport`` streams one JSON object per input entry to a file as outcomes become
-final, so a million-number report never sits in memory. ``SummarySink`` keeps only what
-a summary needs: counts of errors by kind and the first few rejections.
+final, so a million-number report never sits in memory (a library caller passes it as
+``sink=``; the command writes its report from the journal). ``SummarySink`` keeps only
+what a summary needs: counts of errors by kind and the first few rejections.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +16,7 @@ from typing import IO, Any
 import orjson
 
 from bulkupdate.errors import UsageError
-from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
+from bulkupdate.outcomes import Outcome, OutcomeStatus, Totals
 
 EXAMPLES_SHOWN = 5
 
@@ -64,17 +64,6 @@ class SummarySink:
                 self.errors[_error_key(error)] += 1
 
 
-@dataclass(slots=True)
-class Tee:
-    """Sends each outcome to several sinks."""
-
-    sinks: tuple[OutcomeSink, ...]
-
-    def record(self, outcome: Outcome) -> None:
-        for sink in self.sinks:
-            sink.record(outcome)
-
-
 def _error_key(error: dict[str, Any]) -> tuple[str, str, str]:
     source = error.get("source")
     pointer = source.get("pointer") if isinstance(source, dict) else source
@@ -83,27 +72,3 @@ def _error_key(error: dict[str, Any]) -> tuple[str, str, str]:
         str(error.get("detail") or error.get("title") or ""),
         str(pointer or ""),
     )
-
-
-def summary_lines(summary: SummarySink, extra: Iterable[str] = ()) -> list[str]:
-    """The human summary: totals, then what went wrong and where."""
-    t = summary.totals
-    lines = [
-        f"{t.entries:,} entries: {t.succeeded:,} succeeded, {t.failed:,} failed, "
-        f"{t.rejected:,} rejected, {t.duplicates:,} duplicates"
-        + (f" ({t.retried:,} needed a retry)" if t.retried else ""),
-        *extra,
-    ]
-    if summary.errors:
-        lines.append("failed numbers by error:")
-        for (code, detail, pointer), count in summary.errors.most_common(8):
-            where = f" at {pointer}" if pointer else ""
-            lines.append(f"  {count:,} × {code} {detail}{where}".rstrip())
-    for outcome in summary.failures:
-        lines.append(f"  failed: {outcome.value}")
-    if summary.rejections:
-        lines.append("rejected entries (first shown):")
-        for outcome in summary.rejections:
-            reason = outcome.errors[0].get("detail") if outcome.errors else ""
-            lines.append(f"  {outcome.source}:{outcome.line}: {reason}: {outcome.raw!r}")
-    return lines

@@ -20,7 +20,6 @@ from bulkupdate.errors import BulkUpdateError, UsageError, first_known_error
 from bulkupdate.journal import Journal
 from bulkupdate.outcomes import Totals
 from bulkupdate.plan import dry_run
-from bulkupdate.report import SummarySink
 from bulkupdate.runs import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -164,7 +163,7 @@ async def _run_until_signal(
                         client,
                         options.spec,
                         stream.chunks,
-                        SummarySink(),
+                        None,  # outcomes are in the journal
                         options.engine,
                         on_progress=bar.update,
                         on_event=log.emit,
