@@ -106,7 +106,8 @@ class ApiClient:
             ("page[size]", str(min(MAX_PAGE_SIZE, max(1, page_size)))),
             ("sort", "created_at"),
         ]
-        _, answer = await self._get("/phone_numbers/jobs", params)
+        # A look at the jobs frees slots: it goes ahead of queued submissions.
+        _, answer = await self._get("/phone_numbers/jobs", params, priority=True)
         return _decoded(decode_page, answer, "GET", "/phone_numbers/jobs")
 
     async def list_phone_numbers(
@@ -119,11 +120,13 @@ class ApiClient:
 
     # -- transport -------------------------------------------------------------------
 
-    async def _get(self, path: str, params: Params = ()) -> tuple[int, bytes]:
+    async def _get(
+        self, path: str, params: Params = (), *, priority: bool = False
+    ) -> tuple[int, bytes]:
         """A GET, retried with backoff through server errors and broken connections."""
         for attempt in range(1, GET_ATTEMPTS + 1):
             try:
-                return await self._send("GET", path, params=params)
+                return await self._send("GET", path, params=params, priority=priority)
             except (ServerError, TransportError) as exc:
                 if attempt == GET_ATTEMPTS:
                     raise
@@ -132,24 +135,30 @@ class ApiClient:
         raise AssertionError("unreachable")
 
     async def _send(
-        self, method: str, path: str, *, params: Params = (), body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = (),
+        body: bytes | None = None,
+        priority: bool = False,
     ) -> tuple[int, bytes]:
         """One request through the governor, re-sent after 429s; errors become exceptions."""
         for _ in range(MAX_THROTTLED_IN_A_ROW):
             try:
-                return await self._send_once(method, path, params, body)
+                return await self._send_once(method, path, params, body, priority)
             except RateLimited as exc:
                 last = exc
                 continue  # the governor has paused everyone; this request goes again
         raise last
 
     async def _send_once(
-        self, method: str, path: str, params: Params, body: bytes | None
+        self, method: str, path: str, params: Params, body: bytes | None, priority: bool
     ) -> tuple[int, bytes]:
         session = self._session
         if session is None:
             raise RuntimeError("ApiClient used outside 'async with'")
-        await self.governor.acquire()
+        await self.governor.acquire(priority=priority)
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
             async with session.request(

@@ -165,6 +165,7 @@ class RateGovernor:
         self.model = RateModel(ceiling=rate)
         self._clock = clock
         self._limiter = _AdjustableLimiter(burst, burst / rate)
+        self._queue = anyio.Lock()
         self._limiter_rate = rate
         self.requests = 0
         # Told of each 429 with the pause and the new rate (the run's event log).
@@ -177,8 +178,20 @@ class RateGovernor:
             f"requests={self.requests} throttled={m.throttled} unanswered={m.unanswered}>"
         )
 
-    async def acquire(self) -> None:
-        """Wait until one more request may go, and count it as sent."""
+    async def acquire(self, *, priority: bool = False) -> None:
+        """Wait until one more request may go, and count it as sent.
+
+        Ordinary requests queue one at a time for the bucket, so a ``priority`` request
+        (a poll, whose answer may free many job slots at once) waits behind at most one
+        of them, not behind every submitter.
+        """
+        if priority:
+            await self._acquire()
+            return
+        async with self._queue:
+            await self._acquire()
+
+    async def _acquire(self) -> None:
         await self._sit_out_pauses()
         rate = self.model.current_rate(self._clock())
         if abs(rate - self._limiter_rate) > 1e-9:
