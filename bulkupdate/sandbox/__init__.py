@@ -24,10 +24,25 @@ Module map — a pure core without I/O, wrapped by a thin HTTP layer:
 - ``clock``, ``timefmt``, ``numberfile``: time, timestamps, number files and ``--provision``
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bulkupdate.sandbox.clock import Clock, FakeClock, SystemClock
 from bulkupdate.sandbox.config import SandboxConfig, SandboxExchange
 from bulkupdate.sandbox.numberfile import provision_numbers, read_numbers, write_numbers
-from bulkupdate.sandbox.server import Sandbox
+
+if TYPE_CHECKING:
+    from bulkupdate.sandbox.server import Sandbox
+
+
+def __getattr__(name: str) -> Any:
+    # The server (and aiohttp with it, about 20 MB) loads when first asked for, so that
+    # ``bulkupdate run --dry-run`` and the command's parser do not pay for it.
+    if name == "Sandbox":
+        from bulkupdate.sandbox.server import Sandbox
+
+        return Sandbox
+    raise AttributeError(f"module 'bulkupdate.sandbox' has no attribute {name!r}")
+
 
 __all__ = [
     "Clock",

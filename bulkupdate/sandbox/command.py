@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bulkupdate.sandbox.config import SandboxConfig
 from bulkupdate.sandbox.numberfile import provision_numbers, read_numbers, write_numbers
-from bulkupdate.sandbox.server import Sandbox
+
+if TYPE_CHECKING:
+    from bulkupdate.sandbox.server import Sandbox
 
 DEFAULTS = SandboxConfig()
 
@@ -106,6 +109,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> int:
     try:
         config, notes = _settings(args)
+        from bulkupdate.sandbox.server import Sandbox
+
         sandbox = Sandbox(config, host=args.host, port=args.port)
     except (ValueError, OSError) as exc:
         print(f"bulkupdate sandbox: error: {exc}", file=sys.stderr)
