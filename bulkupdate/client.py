@@ -4,7 +4,7 @@ Every request passes the rate governor first and reports its answer back to it. 
 pauses everyone and the request goes again (the server did not act on it). A GET that
 meets a server error or a broken connection is retried with backoff: reading twice does
 no harm. A POST is never retried here: whether its job was created is unknown, and only
-the caller can find out (``pipeline.py`` reconciles through the jobs list).
+the caller can find out (``submitter.py`` reconciles through the jobs list).
 """
 
 from __future__ import annotations
@@ -99,12 +99,15 @@ class ApiClient:
         return _decoded(decode_job, answer, "GET", path)
 
     async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int = 1) -> Page:
-        """A page of jobs of ``kind``, newest first; items stay raw (see ``wire.job_from_json``)."""
+        """A page of jobs of ``kind``, newest first; items stay raw (see ``wire.job_from_json``).
+
+        No ``sort`` is sent: the API's default is newest first, while ``sort=created_at``
+        could as well mean oldest first.
+        """
         params = [
             ("filter[type]", kind.value),
             ("page[number]", str(page_number)),
             ("page[size]", str(min(MAX_PAGE_SIZE, max(1, page_size)))),
-            ("sort", "created_at"),
         ]
         # A look at the jobs frees slots: it goes ahead of queued submissions.
         _, answer = await self._get("/phone_numbers/jobs", params, priority=True)
@@ -161,14 +164,23 @@ class ApiClient:
         await self.governor.acquire(priority=priority)
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
+            # No redirects: the API does not send them, and following one would carry
+            # the key's header to wherever it points.
             async with session.request(
-                method, self.base_url + path, params=list(params), data=body, headers=headers
+                method,
+                self.base_url + path,
+                params=list(params),
+                data=body,
+                headers=headers,
+                allow_redirects=False,
             ) as response:
                 answer = await response.read()
                 status = response.status
                 rate = rate_headers(response.headers)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            self.governor.abandoned()
+        except BaseException as exc:
+            self.governor.abandoned()  # cancelled or failed: it will never be answered
+            if not isinstance(exc, TimeoutError | aiohttp.ClientError):
+                raise
             # No connection was made: the request never reached the server.
             unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
             raise TransportError(f"{method} {path}: {_describe(exc)}", sent=not unsent) from exc

@@ -136,6 +136,10 @@ class ResumeState:
     retry: list[tuple[str, int, list[str], tuple[ErrorObject, ...]]] = field(default_factory=list)
     active_jobs: list[tuple[str, list[str]]] = field(default_factory=list)
     posts: list[tuple[int, str, list[str]]] = field(default_factory=list)  # post, sent_at, values
+    known_jobs: set[str] = field(default_factory=set)  # every job the run created
+    histories: dict[str, tuple[int, list[str], tuple[ErrorObject, ...]]] = field(
+        default_factory=dict
+    )  # attempts so far, their jobs, last errors: numbers in a running job or a post
 
 
 @dataclass(slots=True)
@@ -401,6 +405,18 @@ class Journal:
             state.retry.append((values[seq], note.attempts, names, tuple(note.errors)))
         state.posts = [(post, at, [values[seq] for seq in seqs]) for post, at, seqs in posts]
         state.active_jobs = [(view.job_ids[row], found) for row, found in active.items() if found]
+        state.known_jobs = set(view.job_ids.values())
+        # Attempts so far of the numbers still in a job or a post, so --max-attempts
+        # counts across the restart. A running job is counted again when it ends.
+        for seq, note in view.exceptions.items():
+            if note.state is not NumberState.SUBMITTED and seq not in in_post:
+                continue
+            names = [view.job_ids[job] for job in note.jobs if job in view.job_ids]
+            running = seq not in in_post and bool(note.jobs) and note.jobs[-1] in view.running
+            if running:
+                names = names[:-1]
+            if seq in values:
+                state.histories[values[seq]] = (note.attempts - running, names, tuple(note.errors))
         return state
 
     def counts(self) -> dict[str, int]:
@@ -437,6 +453,22 @@ class Journal:
         return list(
             self._db.execute(
                 "SELECT id, kind, size, created_at FROM jobs WHERE status IS NULL ORDER BY job"
+            )
+        )
+
+    def retried_count(self) -> int:
+        """Numbers that needed more than one job."""
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM exceptions WHERE attempts > 1").fetchone()[0]
+        )
+
+    def rejections(self, limit: int) -> list[tuple[str, int, str, str]]:
+        """The first rejected entries: (source, line, raw text, reason)."""
+        return list(
+            self._db.execute(
+                "SELECT source, line, raw, reason FROM entries WHERE status = 'rejected' "
+                "ORDER BY source, line LIMIT ?",
+                (limit,),
             )
         )
 

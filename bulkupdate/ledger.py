@@ -302,7 +302,8 @@ class Ledger:
 
     @property
     def nothing_to_submit(self) -> bool:
-        """Input read and no batch waiting for a submitter: only jobs remain to end."""
+        """Input read and no batch held by a submitter: what remains is jobs to end and
+        the retries they may bring."""
         return self.input_done and self.submitting == 0
 
     @property

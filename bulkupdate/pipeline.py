@@ -128,6 +128,7 @@ async def run_engine(
             await send_all(batcher.flush())
         ledger.input_done = True
         ledger.notify()
+        watcher.nudge()
         ledger.progress()
 
     async def feed_retries(send: MemoryObjectSendStream[Batch]) -> None:
@@ -150,6 +151,8 @@ async def run_engine(
                 finally:
                     ledger.submitting -= 1
                 ledger.notify()
+                if ledger.nothing_to_submit:
+                    watcher.nudge()
 
     async def submitters(receive: MemoryObjectReceiveStream[Batch]) -> None:
         async with anyio.create_task_group() as group, receive:
@@ -199,12 +202,14 @@ async def _pick_up(
     submitter: Submitter,
 ) -> list[str]:
     """Take over what an earlier run left; return the numbers that still need a job."""
+    submitter.known_jobs |= resume.known_jobs  # a lost POST's job is none of these
+    for value, (attempts, job_ids, errors) in resume.histories.items():
+        ledger.history[value] = History(attempts, list(job_ids), errors)
     for job_id, values in resume.active_jobs:
         batch = Batch(EntryKind.of(values[0]), tuple(values))
         slots.take()  # the job holds a slot on the server whatever our cap says
         ledger.dispatched(batch)
         ledger.submitted(job_id, values)
-        submitter.known_jobs.add(job_id)
         watcher.adopt(job_id, batch)
     now = anyio.current_time()
     for value, attempts, job_ids, errors in resume.retry:

@@ -53,7 +53,6 @@ STATES = (
     "rejected",
     "duplicate",
 )
-_JOURNAL_NAMES = {"retry": "retrying"}  # NumberState.RETRY reads better as a state
 JOBS_SHOWN = 5
 ERRORS_SHOWN = 8
 LABEL = 12  # width of the label column in status_lines
@@ -167,7 +166,7 @@ def write_report(journal: Journal, out: BinaryIO | TextIO, fmt: str) -> int:
 
 
 def _counts(journal: Journal) -> dict[str, int]:
-    found = {_JOURNAL_NAMES.get(name, name): count for name, count in journal.counts().items()}
+    found = dict(journal.counts())
     counts = {state: found.pop(state, 0) for state in STATES}
     counts.update(found)  # a state this module does not know yet still shows
     return counts

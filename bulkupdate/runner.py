@@ -200,6 +200,7 @@ def _journal_totals(journal: Journal) -> Totals:
         rejected=counts.get("rejected", 0),
         duplicates=counts.get("duplicate", 0),
         skipped=counts.get("skipped", 0),
+        retried=journal.retried_count(),
     )
 
 
@@ -233,12 +234,11 @@ def _print_details(
         for code, detail, pointer, count in errors[:8]:
             where = f" at {pointer}" if pointer else ""
             print(f"  {count:,} × {code} {detail}{where}", file=err)
-    rejected = [row for row in journal.report_rows() if row["status"] == "rejected"][:5]
+    rejected = journal.rejections(5)
     if rejected:
         print("bulkupdate: rejected entries (first shown):", file=err)
-        for row in rejected:
-            reason = row["errors"][0]["detail"] if row["errors"] else ""
-            print(f"  {row['source']}:{row['line']}: {reason}: {row['input']!r}", file=err)
+        for source, line, raw, reason in rejected:
+            print(f"  {source}:{line}: {reason}: {raw!r}", file=err)
     if report is not None:
         print(f"bulkupdate: report {report} ({rows or 0:,} rows)", file=err)
     print(f"bulkupdate: journal {journal.path}", file=err)
@@ -246,15 +246,11 @@ def _print_details(
 
 def write_report_file(journal: Journal, path: str) -> int:
     """Write the journal's per-entry report as JSON Lines; the number of rows."""
-    import orjson
+    from bulkupdate.review import write_report
 
     try:
         out = open(path, "wb")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"--report {path}: cannot be written ({exc.strerror})") from exc
-    rows = 0
     with out:
-        for row in journal.report_rows():
-            out.write(orjson.dumps(row) + b"\n")
-            rows += 1
-    return rows
+        return write_report(journal, out, "jsonl")

@@ -66,9 +66,9 @@ class RunOptions:
         return self.base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
 
     def resolved_api_key(self) -> str:
-        key = os.environ.get("TELNYX_API_KEY", "")
         if self.sandbox:
-            return key or SANDBOX_KEY
+            return SANDBOX_KEY  # a real key has no business going to a local sandbox
+        key = os.environ.get("TELNYX_API_KEY", "")
         if not key:
             raise UsageError("no API key: set TELNYX_API_KEY (or use --sandbox to try it out)")
         return key
@@ -195,13 +195,18 @@ def start_or_resume(options: RunOptions) -> Durable:
         return Durable(journal, None)
     journal = Journal.open(path)
     recorded = journal.settings
-    if recorded.get("request") != options.spec.describe() or [
-        item["path"] for item in recorded.get("inputs", [])
-    ] != list(options.inputs.paths):
+    now = options.settings([])
+    # Another update, other inputs, or the same inputs read another way (a region, a
+    # column, ids) would make the recorded positions in the input meaningless.
+    if (
+        recorded.get("request") != now["request"]
+        or recorded.get("read") != now["read"]
+        or [item["path"] for item in recorded.get("inputs", [])] != list(options.inputs.paths)
+    ):
         journal.close()
         raise UsageError(
-            f"journal {path} records another run (other inputs or another update); "
-            "give a new --journal path"
+            f"journal {path} records another run (other inputs, another update, or the "
+            "inputs read with other options); give a new --journal path"
         )
     return Durable(journal, pick_up(journal, force=options.force))
 

@@ -18,8 +18,8 @@ import anyio
 
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
 from bulkupdate.batching import Batch, EntryKind
-from bulkupdate.client import MAX_PAGE_SIZE, ApiClient
-from bulkupdate.errors import ApiError, AuthError, RequestRefused, ServerError, TransportError
+from bulkupdate.client import ApiClient
+from bulkupdate.errors import ApiError, RequestRefused, ServerError, TransportError
 from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
 from bulkupdate.ownership import OwnershipResolver, Verdict
@@ -28,10 +28,12 @@ from bulkupdate.tracker import Refusal, classify_refusal
 from bulkupdate.watcher import JobWatcher
 from bulkupdate.wire import Job, job_from_json
 
-RECONCILE_ROUNDS = 8
+RECONCILE_PAGE_SIZE = 50
+RECONCILE_PAGES = 40  # 2000 jobs back: more is a server in trouble, not a lost answer
+RECONCILE_PAUSE = 2.0  # seconds before looking again after a timeout
 UNREACHABLE_ATTEMPTS = 6  # POSTs that could not connect before the run gives up
 RESEND_BACKOFF = BackoffPolicy(base=0.5, cap=30.0)
-CLOCK_SKEW = timedelta(minutes=10)  # how far the server's clock may be from ours
+CLOCK_SKEW = timedelta(minutes=2)  # how far the server's clock may be from ours
 
 
 class Submitter:
@@ -98,19 +100,19 @@ class Submitter:
                 else:  # the API refuses a number the inventory lists
                     self.resolver.doubt()
                     await self._bisect(kind, owned)
-        verdict = self.resolver.verdict
-        if verdict is Verdict.UNTESTED:
+        if self.resolver.verdict is Verdict.UNTESTED:
             unlisted = await self._calibrate(kind, unlisted)
-            verdict = self.resolver.verdict
         if not unlisted:
             return
         refusal = await self._submit(kind, unlisted)
         self.resolver.stats.inventory_checks += 1
+        # Read the verdict now: another submitter may have doubted the inventory while
+        # this one waited for its slot and its turn.
         if refusal is None:
             self.resolver.doubt()  # owned after all: the inventory missed them
         elif classify_refusal(refusal) is not Refusal.OWNERSHIP:
             self._fail_all(unlisted, refusal)
-        elif verdict is Verdict.TRUSTED or len(unlisted) == 1:
+        elif self.resolver.verdict is Verdict.TRUSTED or len(unlisted) == 1:
             self.resolver.stats.unowned += len(unlisted)
             self._fail_all(unlisted, refusal)
         else:
@@ -172,9 +174,14 @@ class Submitter:
         self.ledger.refused(values, refusal.errors)
 
     async def _submit(self, kind: EntryKind, values: Sequence[str]) -> RequestRefused | None:
-        """Create a job for ``values`` and hand it to the watcher; or return the refusal."""
+        """Create a job for ``values`` and hand it to the watcher; or return the refusal.
+
+        Only a 422 is a refusal of these numbers. Anything else the API answers that is
+        not transient (a 429 that never ends, a 404 for the endpoint, a 400) says the run
+        itself is wrong, and stops it: no number fails for it.
+        """
         await self.slots.acquire()
-        handed_over = False
+        holding, handed_over = True, False
         try:
             body = self.request.encode_body(values)
             recorder = self.ledger.recorder
@@ -191,11 +198,16 @@ class Submitter:
                     self._forget(post)
                     if classify_refusal(exc) is not Refusal.JOB_CAP:
                         return exc
-                    await self._wait_for_slot_after_cap_refusal()
+                    # The account holds more active jobs than ours: cap at ours and wait
+                    # for one of them to end. No slot is held while waiting.
+                    self.cap_refusals += 1
+                    self.slots.lower(self.slots.active - 1)
+                    holding = False
+                    self.slots.release()
+                    self.watcher.nudge()
+                    await self.slots.acquire()
+                    holding = True
                     continue
-                except AuthError:
-                    self._forget(post)
-                    raise
                 except (ServerError, TransportError) as exc:
                     failures += 1
                     # A POST that never reached the server created nothing to look for.
@@ -209,18 +221,23 @@ class Submitter:
                         await anyio.sleep(compute_backoff(failures, self.backoff))
                         continue
                     job = found
-                except ApiError as exc:  # 400, 404 and the like: the request is wrong
+                except ApiError:
                     self._forget(post)
-                    return RequestRefused(exc.status, exc.errors)
-                recorder.posted(post, job.id, kind_name, values)
-                self.known_jobs.add(job.id)
-                self.ledger.submitted(job.id, values)
+                    raise
+                self._adopt(job, values, post)
                 handed_over = True
-                self.watcher.track(job, Batch(kind, tuple(values)))
                 return None
         finally:
-            if not handed_over:
+            if holding and not handed_over:
                 self.slots.release()
+
+    def _adopt(self, job: Job, values: Sequence[str], post: int | None) -> None:
+        """A job exists for ``values`` (its slot already held): record, book and watch it."""
+        self.ledger.recorder.posted(post, job.id, self.request.kind.value, values)
+        self.known_jobs.add(job.id)
+        batch = Batch(EntryKind.of(values[0]), tuple(values))
+        self.ledger.submitted(job.id, values)
+        self.watcher.track(job, batch)
 
     async def recover_posts(self, posts: Sequence[tuple[int, str, Sequence[str]]]) -> list[str]:
         """Settle the POSTs an earlier run sent without seeing the answer.
@@ -235,54 +252,60 @@ class Submitter:
                 self.ledger.recorder.post_done(post)
                 unsent.extend(values)
                 continue
-            self.ledger.recorder.posted(post, job.id, self.request.kind.value, values)
-            self.known_jobs.add(job.id)
             self.slots.take()
             self.ledger.dispatched(Batch(EntryKind.of(values[0]), tuple(values)))
-            self.ledger.submitted(job.id, values)
-            self.watcher.track(job, Batch(EntryKind.of(values[0]), tuple(values)))
+            self._adopt(job, values, post)
         return unsent
 
     def _forget(self, post: int | None) -> None:
         if post is not None:
             self.ledger.recorder.post_done(post)
 
-    async def _wait_for_slot_after_cap_refusal(self) -> None:
-        """The account holds more active jobs than ours: cap at ours, wait for one to end."""
-        self.cap_refusals += 1
-        self.slots.lower(self.slots.active - 1)
-        self.slots.release()
-        await self.slots.acquire()
-
     async def _reconcile(
         self, values: Sequence[str], sent_at: datetime, cause: Exception | None
     ) -> Job | None:
         """The job a POST with no usable answer created, if it created one.
 
-        Looks for a job of the same kind, created since just before the POST, that this
-        run does not know yet and holds exactly these numbers. A 5xx with no job found
-        means the POST did nothing, and it is safe to send again.
+        Reads the jobs list, newest first and page by page, back to just before the POST,
+        for a job of the same kind that this run does not know and that holds exactly
+        these numbers. After a timeout or a dropped connection the server may still be
+        creating the job, so it looks a second time after a pause. None means the POST
+        did nothing and the numbers may be sent again.
         """
         wanted = set(values)
-        size = min(MAX_PAGE_SIZE, self.slots.capacity + 2 * len(self.watcher.jobs) + 10)
-        for round_ in range(1, RECONCILE_ROUNDS + 1):
-            try:
-                page = await self.client.list_jobs(self.request.kind, page_size=size)
-                break
-            except (ServerError, TransportError):
-                if round_ == RECONCILE_ROUNDS:
-                    raise TransportError(
-                        f"cannot tell whether a job was created after: {cause or 'a lost answer'}"
-                    ) from cause
-                await anyio.sleep(compute_backoff(round_, self.backoff))
-        for item in page.items:
-            if not isinstance(item, dict) or item.get("id") in self.known_jobs:
-                continue
-            job = job_from_json(item)
-            if job.created_at is not None and job.created_at < sent_at - CLOCK_SKEW:
-                continue
-            numbers = set(job.phone_numbers)
-            if numbers == wanted or (self._params and numbers and numbers <= wanted):
+        looks = 2 if isinstance(cause, TransportError) else 1
+        for look in range(looks):
+            if look:
+                await anyio.sleep(RECONCILE_PAUSE)
+            job = await self._find_job(wanted, sent_at - CLOCK_SKEW, cause)
+            if job is not None:
                 self.reconciled += 1
                 return job
         return None
+
+    async def _find_job(
+        self, wanted: set[str], since: datetime, cause: Exception | None
+    ) -> Job | None:
+        for page_number in range(1, RECONCILE_PAGES + 1):
+            page = await self.client.list_jobs(
+                self.request.kind, page_size=RECONCILE_PAGE_SIZE, page_number=page_number
+            )
+            for item in page.items:
+                if not isinstance(item, dict) or item.get("id") in self.known_jobs:
+                    continue
+                try:
+                    job = job_from_json(item)
+                except ValueError:
+                    continue  # not one of ours to judge: another client's odd job
+                if job.created_at is not None and job.created_at < since:
+                    return None  # older than the POST: it made no job
+                numbers = set(job.phone_numbers)
+                if numbers == wanted or (self._params and numbers and numbers <= wanted):
+                    return job
+            if page_number >= page.total_pages:
+                return None
+        raise TransportError(
+            "cannot tell whether a job was created after "
+            f"{cause or 'a lost answer'}: the jobs list is too long to search back to it; "
+            "resume the run to look again"
+        )

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
+from bulkupdate.batching import Batch, EntryKind
 from bulkupdate.errors import RequestRefused
-from bulkupdate.wire import ErrorObject, Job
+from bulkupdate.wire import ErrorObject, Job, JobStatus, Operation
 
 # Per-operation and per-request codes that say "the server could not do it now".
 # 10007 unexpected error, 10008 timeout, 10011 rate limited.
@@ -118,6 +119,18 @@ def settle(job: Job, sent: Sequence[str], *, by_id: bool, filtered: bool = False
             else:
                 result.retry.append((value, (NOT_APPLIED_ERROR,)))
     return result
+
+
+def vanished_job(job_id: str, kind: str, batch: Batch) -> Job:
+    """A job the API no longer knows (404), as a failed job that applied nothing.
+
+    Its numbers were never seen to be updated, so they all stay pending and go again.
+    """
+    by_id = batch.kind is EntryKind.ID
+    pending = tuple(
+        Operation(value, None) if by_id else Operation(None, value) for value in batch.values
+    )
+    return Job(job_id, kind, JobStatus.FAILED, None, None, batch.values, (), pending, ())
 
 
 def first_poll_delay(job: Job, size: int, seconds_per_number: float | None) -> float:

@@ -58,8 +58,9 @@ class BulkUpdater:
     """Updates, deletes or sets emergency settings on phone numbers in bulk.
 
     The API key defaults to ``TELNYX_API_KEY``; the base URL to ``TELNYX_BASE_URL``, else
-    Telnyx's. One updater shares one rate limit and one pool of job slots between all
-    the calls made on it. Use it as an async context manager inside the running loop.
+    Telnyx's. The calls made on one updater share its rate limit; each call keeps to
+    ``max_active_jobs`` on its own, so run calls one after another to keep the account
+    within its job cap. Use it as an async context manager inside the running loop.
     """
 
     def __init__(

@@ -7,9 +7,9 @@ Polls cost the same budget as submissions, so the watcher
 * learns about many jobs in one request (``GET /phone_numbers/jobs?filter[type]=…``,
   newest first) when more than one is due, and fetches a single due job by id;
 * while job slots are free, waits to poll until they are about to run out at the rate
-  submissions go, so that one list brings back every job that ended meanwhile; once a
-  submitter waits for a slot, or everything is submitted, it polls as soon as a job is
-  due, because a finished job frees its slot only when it is seen.
+  submissions go, so that one list brings back every job that ended meanwhile; once
+  jobs hold every slot, or everything is submitted, it polls as soon as a job is due,
+  because a finished job frees its slot only when it is seen.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from bulkupdate.errors import NotFoundError
 from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
 from bulkupdate.spec import JobKind
-from bulkupdate.tracker import first_poll_delay, next_poll_delay
-from bulkupdate.wire import Job, JobStatus, job_from_json
+from bulkupdate.tracker import first_poll_delay, next_poll_delay, vanished_job
+from bulkupdate.wire import Job, job_from_json
 
 SLOT_LEAD = 0.3  # seconds before the free job slots would run out to look at jobs
 MAX_QUIET = 30.0  # seconds: the longest the watcher goes without looking
@@ -132,6 +132,10 @@ class JobWatcher:
         with anyio.move_on_after(at_most):
             await added.wait()
 
+    def nudge(self) -> None:
+        """Something that decides when to poll changed (the input ended, a cap dropped)."""
+        self._wake()
+
     def _wake(self) -> None:
         self._added.set()
         self._added = anyio.Event()
@@ -161,8 +165,12 @@ class JobWatcher:
             tracked = self.jobs.get(str(item.get("id")))
             if tracked is None:
                 continue
+            try:
+                job = job_from_json(item)
+            except ValueError:
+                continue  # unreadable in the list: fetched by id below
             seen.add(tracked.job_id)
-            self._update(tracked, job_from_json(item))
+            self._update(tracked, job)
         for tracked in due:
             if tracked.job_id not in seen:
                 tracked.missing_from_list = True  # pushed off the page: fetch by id
@@ -171,18 +179,7 @@ class JobWatcher:
         try:
             job = await self.client.get_job(tracked.job_id)
         except NotFoundError:
-            # The job is gone: its numbers were not seen to be updated, so they go again.
-            job = Job(
-                tracked.job_id,
-                self.kind.value,
-                JobStatus.FAILED,
-                None,
-                None,
-                tracked.batch.values,
-                (),
-                (),
-                (),
-            )
+            job = vanished_job(tracked.job_id, self.kind.value, tracked.batch)
         self.polls += 1
         self._update(tracked, job)
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from bulkupdate.cli import main
+from tests.processes import SandboxProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SPEC = str(EXAMPLES / "spec.toml")
@@ -177,30 +178,27 @@ def test_the_second_example_shows_every_kind_of_outcome(
 def test_a_refused_key_exits_3_and_is_never_shown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "sandbox.toml"
-    config.write_text('api_key = "the-right-key"\n')
-    monkeypatch.setenv("TELNYX_API_KEY", "sk-wrong-secret-123")
-    report = tmp_path / "report.jsonl"
-    code = main(
-        [
-            "run",
-            str(EXAMPLES / "numbers.txt"),
-            "--set",
-            "tags=a",
-            "--default-region",
-            "US",
-            "--sandbox",
-            "--sandbox-config",
-            str(config),
-            "--report",
-            str(report),
-        ]
-    )
+    sandbox = SandboxProcess("--api-key", "the-right-key")
+    try:
+        monkeypatch.setenv("TELNYX_API_KEY", "KEY-wrong-secret-0123456789")
+        report = tmp_path / "report.jsonl"
+        journal = tmp_path / "run.journal"
+        code = main(
+            [
+                "run", str(EXAMPLES / "numbers.txt"), "--set", "tags=a",
+                "--default-region", "US", "--base-url", sandbox.base_url,
+                "--journal", str(journal), "--report", str(report),
+            ]
+        )  # fmt: skip
+    finally:
+        sandbox.stop()
     captured = capsys.readouterr()
     assert code == 3
     assert "TELNYX_API_KEY" in captured.err
-    for text in (captured.out, captured.err, report.read_text()):
-        assert "sk-wrong-secret-123" not in text
+    assert "bulkupdate resume" in captured.err  # fix the key, then carry on
+    written = b"".join(path.read_bytes() for path in tmp_path.glob("run.journal*"))
+    for text in (captured.out, captured.err, report.read_text(), written.decode("latin-1")):
+        assert "KEY-wrong-secret-0123456789" not in text
     assert not [row for row in rows(report) if row["status"] == "failed"]
 
 

@@ -143,7 +143,6 @@ async def test_the_jobs_list_sends_its_query(mocked: Any, client: ApiClient) -> 
         ("filter[type]", "delete_phone_numbers"),
         ("page[number]", "2"),
         ("page[size]", "250"),  # the API's maximum
-        ("sort", "created_at"),
     ]
     assert call.kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
     assert (result.page_number, result.total_pages) == (2, 3)

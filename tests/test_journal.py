@@ -12,6 +12,7 @@ from bulkupdate.cli import main
 from bulkupdate.errors import UsageError
 from bulkupdate.journal import Journal, decode_seqs, encode_seqs
 from bulkupdate.scan import Duplicate, Rejection
+from tests.processes import SandboxProcess
 
 TRANSIENT = {"code": "10007", "detail": "An unexpected error occured."}
 INVALID = {"code": "10015", "detail": "The field is invalid.", "source": {"pointer": "/tags"}}
@@ -151,8 +152,34 @@ def test_the_api_key_never_reaches_the_journal(
     numbers = tmp_path / "numbers.txt"
     numbers.write_text("+13125550100\n+13125550101\n")
     journal = tmp_path / "run.journal"
-    code = main(["run", str(numbers), "--set", "tags=a", "--sandbox", "--journal", str(journal)])
+    sandbox = SandboxProcess("--api-key", secret)  # the key is really used
+    try:
+        code = main(
+            ["run", str(numbers), "--set", "tags=a", "--base-url", sandbox.base_url,
+             "--journal", str(journal)]
+        )  # fmt: skip
+    finally:
+        sandbox.stop()
     assert code == 0
     written = b"".join(p.read_bytes() for p in tmp_path.glob("run.journal*"))
     assert secret.encode() not in written
     assert b"+13125550100" in written  # the journal did record the run
+
+
+def test_a_resume_knows_every_job_and_the_attempts_so_far(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    journal = Journal.create(path, {})
+    journal.read([num(n) for n in range(3)], [], [])
+    journal.posted(None, "job-1", "update_phone_numbers", [num(0), num(1), num(2)])
+    retry = [(num(0), [TRANSIENT]), (num(1), [TRANSIENT])]
+    journal.settled("job-1", "expired", [num(2)], [], retry, [])
+    journal.posted(None, "job-2", "update_phone_numbers", [num(0)])  # still running
+    journal.posting("update_phone_numbers", [num(1)], "2026-01-01T00:00:00+00:00")  # lost
+    journal.close()
+
+    state = Journal.open(path).resume_state()
+    assert state.known_jobs == {"job-1", "job-2"}  # a lost POST's job is neither
+    # num(0): tried in job-1, now in job-2 (counted again when job-2 ends).
+    assert state.histories[num(0)] == (1, ["job-1"], (TRANSIENT,))
+    # num(1): tried in job-1, then in a POST whose answer was lost.
+    assert state.histories[num(1)] == (1, ["job-1"], (TRANSIENT,))

@@ -345,3 +345,23 @@ def test_reports_stream_row_by_row(fmt: str) -> None:
         out.write("(no header)\n")  # keeps the line arithmetic the same for both
     journal = cast(Journal, StreamingJournal(out, rows=50))
     assert write_report(journal, out, fmt) == 50
+
+
+def test_a_jsonl_report_sink_streams_outcomes_as_they_come(tmp_path: Path) -> None:
+    from bulkupdate.outcomes import Outcome
+    from bulkupdate.report import JsonlReport
+
+    report = JsonlReport(tmp_path / "outcomes.jsonl")
+    report.record(Outcome.succeeded("+13125550100", 1, ["job-1"]))
+    report.record(Outcome.rejected(Rejection("in.txt", 3, "hello", "not a phone number")))
+    report.close()
+    rows = [orjson.loads(line) for line in (tmp_path / "outcomes.jsonl").read_bytes().splitlines()]
+    assert rows[0] == {
+        "phone_number": "+13125550100",
+        "status": "succeeded",
+        "attempts": 1,
+        "job_ids": ["job-1"],
+        "errors": [],
+    }
+    assert rows[1]["input"] == "hello"
+    assert rows[1]["line"] == 3
