@@ -132,3 +132,14 @@ def first_known_error(group: BaseExceptionGroup[BaseException]) -> BulkUpdateErr
             if found is not None:
                 return found
     return None
+
+
+def error_key(error: dict[str, Any]) -> tuple[str, str, str]:
+    """An error object as (code, detail, pointer): what summaries count errors by."""
+    source = error.get("source")
+    pointer = source.get("pointer") if isinstance(source, dict) else source
+    return (
+        str(error.get("code", "")),
+        str(error.get("detail") or error.get("title") or ""),
+        str(pointer or ""),
+    )

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 import orjson
 
 from bulkupdate.errors import UsageError
+from bulkupdate.sources import GZIP_MAGIC
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -61,7 +62,6 @@ REDACTED = "[redacted]"
 TEXT_PREFIX = "bulkupdate: "  # every line the command writes for a person starts so
 
 READ_CHUNK = 1 << 20  # count_lines reads 1 MiB at a time
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def is_error_event(event: str) -> bool:

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from bulkupdate.errors import UsageError
+from bulkupdate.errors import UsageError, error_key
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.wire import ErrorObject
 
@@ -436,14 +436,7 @@ class Journal:
             "SELECT errors, COUNT(*) FROM exceptions WHERE state = 4 GROUP BY errors"
         ):
             found = orjson.loads(errors) if errors else []
-            first = found[0] if found and isinstance(found[0], dict) else {}
-            source = first.get("source")
-            pointer = source.get("pointer") if isinstance(source, dict) else source
-            key = (
-                str(first.get("code", "")),
-                str(first.get("detail") or first.get("title") or ""),
-                str(pointer or ""),
-            )
+            key = error_key(found[0] if found and isinstance(found[0], dict) else {})
             counts[key] = counts.get(key, 0) + count
         ranked = sorted(counts.items(), key=lambda item: -item[1])
         return [(*key, count) for key, count in ranked]

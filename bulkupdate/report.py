@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
-from bulkupdate.errors import UsageError
+from bulkupdate.errors import UsageError, error_key
 from bulkupdate.outcomes import Outcome, OutcomeStatus, Totals
 
 EXAMPLES_SHOWN = 5
@@ -61,14 +61,4 @@ class SummarySink:
             if len(self.failures) < EXAMPLES_SHOWN:
                 self.failures.append(outcome)
             for error in outcome.errors[:1]:
-                self.errors[_error_key(error)] += 1
-
-
-def _error_key(error: dict[str, Any]) -> tuple[str, str, str]:
-    source = error.get("source")
-    pointer = source.get("pointer") if isinstance(source, dict) else source
-    return (
-        str(error.get("code", "")),
-        str(error.get("detail") or error.get("title") or ""),
-        str(pointer or ""),
-    )
+                self.errors[error_key(error)] += 1
