@@ -19,7 +19,8 @@ Module map — a pure core without I/O, wrapped by a thin HTTP layer:
 - ``outcomes``: whether one number's update succeeds (faults included)
 - ``inventory``, ``phone``: the account's numbers, ownership, stable ids, number JSON
 - ``engine``: the account as a whole, advanced lazily from the clock; stats in ``stats``
-- ``ratelimit``: the fixed-window request limiter; ``dice``: seeded fault decisions
+- ``ratelimit``: the request limiters (fixed windows, sliding log, token bucket); ``dice``:
+  seeded fault decisions
 - ``app`` (aiohttp handlers and the /v2 pipeline), ``server`` (``Sandbox``), ``command`` (CLI)
 - ``clock``, ``timefmt``, ``numberfile``: time, timestamps, number files and ``--provision``
 """

@@ -27,7 +27,7 @@ from bulkupdate.sandbox.queries import (
     parse_numbers_query,
     parse_update_query,
 )
-from bulkupdate.sandbox.ratelimit import FixedWindowLimiter
+from bulkupdate.sandbox.ratelimit import BusiestSecond, RateModel, make_limiter
 from bulkupdate.sandbox.refusals import ApiRefusal
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,16 @@ class HttpFront:
         self.engine = engine
         self.config = config
         self.clock = clock
-        self.limiter = FixedWindowLimiter(config.limit_per_window, config.rate_window)
+        self.limiter = make_limiter(
+            RateModel(config.rate_model),
+            config.limit_per_window,
+            config.rate_window,
+            burst=config.rate_burst,
+            count_refused=config.count_refused,
+        )
+        self.rate = config.rate  # the limit now: a test may change it mid-run
+        self.rate_headers = config.rate_headers
+        self.busiest = BusiestSecond()
         self._request_no = 0  # requests past auth and rate limit: keys request-level faults
 
     def application(self) -> web.Application:
@@ -78,15 +87,41 @@ class HttpFront:
         add_get(NUMBERS + "/{id}/voice", self.get_voice, allow_head=False)
         add_get("/_sandbox/stats", self.get_stats, allow_head=False)
         add_post("/_sandbox/reset", self.post_reset)
+        add_post("/_sandbox/limits", self.post_limits)
         return app
 
     def stats(self) -> dict[str, Any]:
-        return self.engine.stats_dict(self.clock.now(), peak_in_window=self.limiter.peak)
+        config = self.config
+        return self.engine.stats_dict(
+            self.clock.now(),
+            rate={
+                "model": config.rate_model,
+                "headers": self.rate_headers,
+                "limit_per_second": self.rate,
+                "window_seconds": config.rate_window,
+                "limit_per_window": self.limiter.limit,
+                "peak_in_any_second": self.busiest.peak,
+            },
+        )
 
     def reset(self) -> None:
         self.engine.reset()
         self.limiter.reset()
+        self.busiest.reset()
         self._request_no = 0
+
+    def set_limits(self, *, rate: float | None = None, headers: bool | None = None) -> None:
+        """Change the limit or drop the rate headers while clients run (what is spent in the
+        current window stays spent); the busiest-second count starts again."""
+        if rate is not None:
+            limit = int(rate * self.config.rate_window + 1e-9)
+            if limit < 1:
+                raise ValueError(f"a rate of {rate} admits no request per window")
+            self.rate = rate
+            self.limiter.limit = limit
+        if headers is not None:
+            self.rate_headers = headers
+        self.busiest.reset()
 
     # The /v2 pipeline.
 
@@ -107,6 +142,7 @@ class HttpFront:
         try:
             body = await request.read()
             key = self._authenticate(request)
+            self.busiest.record(now)
             verdict = self.limiter.hit(key, now)
             if not verdict.allowed:
                 raise refusals.rate_limited()
@@ -127,9 +163,10 @@ class HttpFront:
             response = _refusal(refusals.unexpected())
         if verdict is None:
             verdict = self.limiter.peek(key, now)
-        response.headers.update(verdict.headers())
+        if self.rate_headers:
+            response.headers.update(verdict.headers())
         if response.status == 429 and self.config.retry_after:
-            response.headers["Retry-After"] = str(verdict.reset_after)
+            response.headers["Retry-After"] = str(max(1, verdict.retry_after))
         dropped = isinstance(response, _Dropped)
         self.engine.stats.count_request(_endpoint(request), None if dropped else response.status)
         self._tell_hook(request, body, response, dropped)
@@ -220,6 +257,8 @@ class HttpFront:
     # Number endpoints.
 
     async def list_numbers(self, request: web.Request) -> web.Response:
+        if self.config.listing_status is not None:
+            raise refusals.listing_refusal(self.config.listing_status)
         query = parse_numbers_query(request.query.items())
         return _json(self.engine.numbers_page(query, self.clock.now()))
 
@@ -241,6 +280,20 @@ class HttpFront:
     async def post_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return _json(b'{"reset":true}')
+
+    async def post_limits(self, request: web.Request) -> web.Response:
+        """``{"rate": 10, "rate_headers": false}``: either or both."""
+        try:
+            change = orjson.loads(await request.read())
+            rate, headers = change.get("rate"), change.get("rate_headers")
+            if not isinstance(rate, int | float | None) or isinstance(rate, bool):
+                raise ValueError("rate must be a number")
+            if not isinstance(headers, bool | None):
+                raise ValueError("rate_headers must be true or false")
+            self.set_limits(rate=rate, headers=headers)
+        except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
+            return _json(orjson.dumps({"error": str(exc)}), 400)
+        return _json(orjson.dumps(self.stats()["rate"]))
 
 
 async def _json_body(request: web.Request) -> bytes:

@@ -13,7 +13,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from bulkupdate.sandbox.config import SandboxConfig
+from bulkupdate.sandbox.config import LISTING_STATUSES, RATE_MODELS, SandboxConfig
 from bulkupdate.sandbox.numberfile import provision_numbers, read_numbers, write_numbers
 
 if TYPE_CHECKING:
@@ -45,6 +45,31 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "seconds per rate window",
         metavar="S",
         positive=True,
+    )
+    limits.add_argument(
+        "--rate-model",
+        choices=RATE_MODELS,
+        default=DEFAULTS.rate_model,
+        help="how the limit is kept: fixed windows on the server's clock, a sliding log, or a "
+        "token bucket (GCRA) (default: fixed)",
+    )
+    limits.add_argument(
+        "--rate-burst",
+        type=_count_type,
+        metavar="N",
+        help="token bucket: requests admitted at once (default: the requests per window)",
+    )
+    limits.add_argument(
+        "--no-rate-headers",
+        dest="rate_headers",
+        action="store_false",
+        help="send no x-ratelimit-* headers (as behind a proxy that strips them)",
+    )
+    limits.add_argument(
+        "--no-count-refused",
+        dest="count_refused",
+        action="store_false",
+        help="do not charge refused (429) requests against the limit",
     )
     limits.add_argument(
         "--retry-after", action="store_true", help="add a Retry-After header to 429 answers"
@@ -88,6 +113,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--invalid-numbers", metavar="FILE", help="numbers that always fail in jobs"
     )
     faults.add_argument("--flaky-numbers", metavar="FILE", help="numbers that fail once, then work")
+    faults.add_argument(
+        "--listing-status",
+        type=int,
+        choices=LISTING_STATUSES,
+        metavar="STATUS",
+        help="GET /phone_numbers answers this error (403, 404 or 500) while jobs work",
+    )
 
     numbers = parser.add_argument_group("numbers the account owns")
     owner = numbers.add_mutually_exclusive_group()
@@ -147,7 +179,12 @@ def _settings(args: argparse.Namespace) -> tuple[SandboxConfig, list[str]]:
         api_key=args.api_key,
         rate=args.rate,
         rate_window=args.rate_window,
+        rate_model=args.rate_model,
+        rate_burst=args.rate_burst,
+        rate_headers=args.rate_headers,
+        count_refused=args.count_refused,
         retry_after=args.retry_after,
+        listing_status=args.listing_status,
         job_cap=args.job_cap,
         emergency_job_cap=args.emergency_job_cap,
         op_ms=args.op_ms,
@@ -173,16 +210,17 @@ def _settings(args: argparse.Namespace) -> tuple[SandboxConfig, list[str]]:
 async def _serve(sandbox: Sandbox, notes: list[str]) -> None:
     await sandbox.start()
     try:
-        print(sandbox.base_url, flush=True)
-        print(_summary(sandbox, notes), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         # Our own handlers, so Ctrl-C stops cleanly even when the parent started us with
         # SIGINT ignored (as shells do for background jobs). Windows has none: there
-        # KeyboardInterrupt ends asyncio.run and run_command returns 0.
+        # KeyboardInterrupt ends asyncio.run and run_command returns 0. Installed before
+        # the first line goes out: a parent may signal as soon as it has read it.
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
+        print(sandbox.base_url, flush=True)
+        print(_summary(sandbox, notes), flush=True)
         await stop.wait()
     finally:
         await sandbox.stop()
@@ -206,7 +244,8 @@ def _summary(sandbox: Sandbox, notes: list[str]) -> str:
         "bulkupdate sandbox: a strict Telnyx-compatible phone-number jobs API",
         "  auth     " + ("the key given with --api-key" if config.api_key else "any bearer key"),
         f"  numbers  {notes[0]}",
-        f"  limits   {config.limit_per_window} requests per {config.rate_window:g} s per key, "
+        f"  limits   {config.limit_per_window} requests per {config.rate_window:g} s per key "
+        f"({_describe_rate(config)}), "
         f"{config.job_cap} active jobs ({config.emergency_job_cap} emergency)"
         + (", Retry-After on 429" if config.retry_after else ""),
         f"  jobs     {config.op_ms:g} ms per number after {config.pending_ms:g} ms pending, "
@@ -216,6 +255,17 @@ def _summary(sandbox: Sandbox, notes: list[str]) -> str:
         "  Ctrl-C to stop",
     ]
     return "\n".join(lines)
+
+
+def _describe_rate(config: SandboxConfig) -> str:
+    model = config.rate_model
+    if model == "token-bucket":
+        model += f", burst {config.rate_burst or config.limit_per_window}"
+    if not config.rate_headers:
+        model += ", no rate headers"
+    if not config.count_refused:
+        model += ", 429s not charged"
+    return model
 
 
 # Flag value types: a bad value is an argparse error (usage, message, exit 2).

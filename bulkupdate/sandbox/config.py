@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from bulkupdate.sandbox.clock import Clock
 from bulkupdate.sandbox.phone import is_e164_syntax
+from bulkupdate.sandbox.ratelimit import RateModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,10 @@ _RATES = (
     "stall_rate",
 )
 _NUMBER_SETS = ("unowned_numbers", "invalid_numbers", "flaky_numbers")
+RATE_MODELS = tuple(model.value for model in RateModel)
+# How a listing of the account's numbers may fail while the jobs endpoints work: a key
+# without permission for it, a deployment without it, a listing that keeps failing.
+LISTING_STATUSES = (403, 404, 500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,12 @@ class SandboxConfig:
     api_key: str | None = None  # None: any non-empty bearer key is accepted
     rate: float = 20.0  # requests per second per key
     rate_window: float = 1.0  # seconds a rate window lasts
+    rate_model: str = "fixed"  # fixed | sliding | token-bucket (see ratelimit.py)
+    rate_burst: int | None = None  # token-bucket capacity; None: rate × rate_window
+    rate_headers: bool = True  # x-ratelimit-* on every answer (a proxy may strip them)
+    count_refused: bool = True  # refused requests are charged against the limit too
     retry_after: bool = False  # add Retry-After to 429 answers
+    listing_status: int | None = None  # GET /phone_numbers answers this error status
     job_cap: int = 20  # pending or in-progress update and delete jobs
     emergency_job_cap: int = 500  # pending or in-progress emergency-settings jobs
     op_ms: float = 5.0  # time one number takes inside a job
@@ -100,6 +110,13 @@ class SandboxConfig:
             yield f"job_ttl must be more than 0 seconds (got {self.job_ttl})"
         if self.rate_window <= 0:
             yield f"rate_window must be more than 0 seconds (got {self.rate_window})"
+        if self.rate_model not in RATE_MODELS:
+            yield f"rate_model must be one of {', '.join(RATE_MODELS)} (got {self.rate_model!r})"
+        if self.rate_burst is not None and self.rate_burst < 1:
+            yield f"rate_burst must be at least 1 (got {self.rate_burst})"
+        if self.listing_status is not None and self.listing_status not in LISTING_STATUSES:
+            allowed = ", ".join(map(str, LISTING_STATUSES))
+            yield f"listing_status must be one of {allowed} (got {self.listing_status})"
         if self.rate * self.rate_window < 1:
             yield (
                 f"rate × rate_window must allow at least 1 request per window "

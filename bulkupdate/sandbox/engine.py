@@ -346,17 +346,12 @@ class Engine:
             raise refusals.not_found()
         return record
 
-    def stats_dict(self, now: float, *, peak_in_window: int) -> dict[str, Any]:
+    def stats_dict(self, now: float, *, rate: dict[str, Any]) -> dict[str, Any]:
+        """The counters; ``rate`` is the limiter's part, kept by the HTTP front."""
         self.advance(now)
-        config = self.config
-        stats = self.stats.as_dict(
-            active=len(self._active),
-            rate=config.rate,
-            window=config.rate_window,
-            limit=config.limit_per_window,
-            peak_in_window=peak_in_window,
-        )
+        stats = self.stats.as_dict(active=len(self._active), rate=rate)
         stats["numbers"]["known"] = len(self.inventory)
+        stats["numbers"]["distinct_applied"] = len(self._succeeded)  # (number, job type) pairs
         return stats
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ FIELD_INVALID = "The field is invalid."
 UNEXPECTED = "An unexpected error occured."
 RATE_LIMITED = "You have exceeded the maximum number of allowed requests."
 BAD_CREDENTIALS = "Could not understand the provided credentials."
+NOT_PERMITTED = "You do not have permission to perform the requested action."
 NOT_FOUND = "The requested resource or URL could not be found."
 BAD_PAGE = (
     "The provided 'page' parameter is invalid. It must be an object with 'size' and/or "
@@ -130,6 +131,19 @@ def not_found() -> ApiRefusal:
 
 def unauthorized() -> ApiRefusal:
     return ApiRefusal(401, "10009", "Authentication failed", BAD_CREDENTIALS)
+
+
+def forbidden() -> ApiRefusal:
+    return ApiRefusal(403, "10010", "Authorization failed", NOT_PERMITTED)
+
+
+def listing_refusal(status: int) -> ApiRefusal:
+    """How a listing the key may not use, or that is missing or failing, answers."""
+    if status == 403:
+        return forbidden()
+    if status == 404:
+        return not_found()
+    return unexpected()
 
 
 def rate_limited() -> ApiRefusal:

@@ -96,6 +96,13 @@ class Sandbox:
         """Forget jobs, counters and rate windows; numbers back to their initial settings."""
         self._front.reset()
 
+    def set_limits(self, *, rate: float | None = None, headers: bool | None = None) -> None:
+        """Change the rate limit, or stop sending rate headers, while clients run.
+
+        The same as ``POST /_sandbox/limits`` with ``{"rate": ..., "rate_headers": ...}``.
+        """
+        self._front.set_limits(rate=rate, headers=headers)
+
     def number(self, key: str) -> dict[str, Any] | None:
         """A known number's stored settings (by +E.164 or id), or None.
 

@@ -1,9 +1,11 @@
 """Counters a run leaves behind, served at ``GET /_sandbox/stats``.
 
 Scripts depend on these keys: ``requests.{total,by_status,by_endpoint}``,
-``jobs.{created,peak_active,expired,overlapping}``, ``rate.{limit_per_second,
-peak_in_any_second}`` and ``numbers.{applied,reapplied_after_success}``. A careful client
-keeps ``jobs.overlapping`` and ``numbers.reapplied_after_success`` at 0.
+``jobs.{created,peak_active,expired,overlapping}``, ``rate.{model,headers,limit_per_second,
+peak_in_any_second}`` and ``numbers.{applied,distinct_applied,reapplied_after_success}``. A
+careful client keeps ``jobs.overlapping`` and ``numbers.reapplied_after_success`` at 0.
+``rate.peak_in_any_second`` counts every request that reached the limiter (refused ones too)
+in the busiest one-second span, whatever the rate model.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 # Always present, so a script can index them without checking: every status the sandbox
 # answers and every endpoint it serves.
-STATUSES = ("200", "202", "400", "401", "404", "405", "422", "429", "500")
+STATUSES = ("200", "202", "400", "401", "403", "404", "405", "422", "429", "500")
 ENDPOINTS = (
     "GET /phone_numbers",
     "GET /phone_numbers/jobs",
@@ -51,9 +53,7 @@ class Stats:
         if status is not None:
             self.by_status[str(status)] += 1
 
-    def as_dict(
-        self, *, active: int, rate: float, window: float, limit: int, peak_in_window: int
-    ) -> dict[str, Any]:
+    def as_dict(self, *, active: int, rate: dict[str, Any]) -> dict[str, Any]:
         return {
             "requests": {
                 "total": self.requests,
@@ -70,13 +70,7 @@ class Stats:
                 "overlapping": self.overlapping,
                 "by_type": dict(sorted(self.jobs_by_type.items())),
             },
-            "rate": {
-                "limit_per_second": rate,
-                "window_seconds": window,
-                "limit_per_window": limit,
-                "peak_in_any_second": peak_in_window,
-                "limited": self.by_status["429"],
-            },
+            "rate": {**rate, "limited": self.by_status["429"]},
             "numbers": {
                 "applied": self.applied,
                 "failed": self.failed_operations,

@@ -248,7 +248,7 @@ def test_a_job_whose_every_number_failed_is_failed() -> None:
     e = engine(pending_ms=0.0, op_ms=0.0, invalid_numbers=frozenset(NUMBERS[:2]))
     job = update(e, NUMBERS[:2])
     assert job.status is JobStatus.FAILED
-    assert e.stats_dict(T0, peak_in_window=0)["jobs"]["failed"] == 1
+    assert e.stats_dict(T0, rate={})["jobs"]["failed"] == 1
 
 
 def test_flaky_numbers_fail_transiently_once_then_succeed() -> None:
@@ -302,7 +302,7 @@ def test_a_stalled_job_expires_after_the_ttl_with_leftovers_pending_and_not_appl
     leftovers = numbers_of(shown["pending_operations"])
     assert leftovers == NUMBERS[stalled_at:10]
     assert all(e.inventory.find(n).external_pin is None for n in leftovers)  # type: ignore[union-attr]
-    stats = e.stats_dict(T0 + 2.0, peak_in_window=0)
+    stats = e.stats_dict(T0 + 2.0, rate={})
     assert (stats["jobs"]["expired"], stats["faults"]["stalled_jobs"]) == (1, 1)
     assert e.active_jobs == 0
 

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from bulkupdate.sandbox import FakeClock, Sandbox, SandboxConfig, refusals
+from tests.contract import SpecChecker
 
 from .conftest import NUMBERS, Api, MakeApi
 
@@ -89,6 +90,7 @@ async def test_keys_are_limited_separately(make_api: MakeApi, clock: FakeClock):
 
 async def test_retry_after_is_a_switch(make_api: MakeApi, clock: FakeClock):
     api = await make_api(clock=clock, rate=2.0, rate_window=3.0, retry_after=True)
+    clock.advance(3 - clock.now() % 3)  # the start of a window on the server's clock
     answers = [await api.get("/phone_numbers/jobs") for _ in range(7)]
     assert answers[6].status == 429
     assert answers[6].headers["Retry-After"] == "3"
@@ -270,3 +272,66 @@ async def test_sandbox_lifecycle_and_repr():
             api = Api(session, sandbox)
             assert (await api.get("/phone_numbers/jobs")).status == 200
     await sandbox.stop()  # stopping twice is harmless
+
+
+@pytest.mark.parametrize("model", ["fixed", "sliding", "token-bucket"])
+async def test_every_rate_model_limits_and_says_so_in_its_headers(
+    make_api: MakeApi, clock: FakeClock, model: str
+):
+    api = await make_api(clock=clock, rate=3.0, rate_model=model)
+    clock.advance(1 - clock.now() % 1 + 0.25)  # a quarter into a second of the server's clock
+    answers = [await api.get("/phone_numbers/jobs") for _ in range(4)]
+    assert [a.status for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"3"}
+    assert {a.headers["X-RateLimit-Reset"] for a in answers[:3]} == {"1"}
+    stats = api.sandbox.stats()
+    assert (stats["rate"]["model"], stats["rate"]["peak_in_any_second"]) == (model, 4)
+    # The fixed window has closed; the log still holds three requests of the last second;
+    # the bucket has dripped two tokens back, one of which the charged 429 took.
+    clock.advance(0.75)
+    expected = {"fixed": 200, "sliding": 429, "token-bucket": 200}[model]
+    assert (await api.get("/phone_numbers/jobs")).status == expected
+
+
+async def test_rate_headers_are_a_switch(make_api: MakeApi):
+    api = await make_api(rate_headers=False, rate=1.0)
+    answers = [await api.get("/phone_numbers/jobs") for _ in range(2)]
+    assert [a.status for a in answers] == [200, 429]
+    for answer in answers:
+        assert not {name.lower() for name in answer.headers} & set(RATE_HEADERS)
+
+
+async def test_limits_change_mid_run_through_the_control_endpoint(
+    make_api: MakeApi, session: aiohttp.ClientSession, clock: FakeClock
+):
+    api = await make_api(clock=clock, rate=10.0)
+    clock.advance(1 - clock.now() % 1)
+    for _ in range(3):
+        assert (await api.get("/phone_numbers/jobs")).status == 200
+    url = api.sandbox.url + "/_sandbox/limits"
+    async with session.post(url, json={"rate": 4}) as response:
+        assert response.status == 200
+        assert (await response.json())["limit_per_window"] == 4
+    assert (await api.get("/phone_numbers/jobs")).status == 200  # 4 of 4 spent
+    dropped = await api.get("/phone_numbers/jobs")
+    assert (dropped.status, dropped.headers["X-RateLimit-Limit"]) == (429, "4")
+    async with session.post(url, json={"rate_headers": False}) as response:
+        assert response.status == 200
+    assert "X-RateLimit-Limit" not in (await api.get("/phone_numbers/jobs")).headers
+    async with session.post(url, json={"rate": "fast"}) as response:
+        assert response.status == 400
+        assert "rate must be a number" in (await response.json())["error"]
+    assert api.sandbox.stats()["rate"]["limit_per_second"] == 4
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, "10010"), (404, "10005"), (500, "10007")])
+async def test_the_number_listing_can_be_refused_while_jobs_work(
+    make_api: MakeApi, spec_checker: SpecChecker, status: int, code: str
+):
+    spec_checker.undocumented.add(status)  # the spec lists no 403 or 500 for the listing
+    api = await make_api(listing_status=status)
+    listing = await api.get("/phone_numbers")
+    assert (listing.status, listing.error["code"]) == (status, code)
+    created = await api.update({"phone_numbers": [NUMBERS[0]], "tags": ["a"]})
+    assert created.status == 202
