@@ -69,6 +69,7 @@ class SandboxConfig:
     job_cap: int = 20  # pending or in-progress update and delete jobs
     emergency_job_cap: int = 500  # pending or in-progress emergency-settings jobs
     op_ms: float = 5.0  # time one number takes inside a job
+    etc_error: float = 0.0  # jobs take this share longer than the etc they announce
     pending_ms: float = 50.0  # time a job waits before it starts
     job_ttl: float = 900.0  # seconds after creation an unfinished job expires
     fail_rate: float = 0.0  # per-operation transient failures (10007)
@@ -106,6 +107,8 @@ class SandboxConfig:
         for name in ("op_ms", "pending_ms", "slow_ms"):
             if getattr(self, name) < 0:
                 yield f"{name} must be 0 or more (got {getattr(self, name)})"
+        if not 0.0 <= self.etc_error <= 10.0:
+            yield f"etc_error must be between 0 and 10 (got {self.etc_error})"
         if self.job_ttl <= 0:
             yield f"job_ttl must be more than 0 seconds (got {self.job_ttl})"
         if self.rate_window <= 0:

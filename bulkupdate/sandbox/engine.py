@@ -153,9 +153,10 @@ class Engine:
             created_us=to_us(now),
             size=len(targets),
             pending_us=to_us(config.pending_ms / 1000),
-            op_us=to_us(config.op_ms / 1000),
+            op_us=to_us(config.op_ms * (1 + config.etc_error) / 1000),
             ttl_us=to_us(config.job_ttl),
             stall_at=stall_at,
+            etc_op_us=to_us(config.op_ms / 1000) if config.etc_error else None,
         )
         job = Job(
             id=str(uuid.uuid4()),

@@ -66,6 +66,7 @@ class Schedule:
     op_us: int
     ttl_us: int
     stall_at: int | None = None  # index of the operation the job never gets past
+    etc_op_us: int | None = None  # the time per operation ``etc`` is figured with (op_us)
 
     @property
     def started_us(self) -> int:
@@ -114,8 +115,16 @@ class Schedule:
         return JobStatus.IN_PROGRESS
 
     def etc(self, now: int) -> int:
-        """Estimated completion: the plan while running, the real end once final."""
-        return self.ends_us if now >= self.ends_us else self.planned_end_us
+        """Estimated completion: the estimate while running, the real end once final.
+
+        The estimate is the plan, unless ``etc_op_us`` says the server figures it with a
+        time per operation other than the real one (an estimate that is too hopeful).
+        """
+        if now >= self.ends_us:
+            return self.ends_us
+        if self.etc_op_us is None:
+            return self.planned_end_us
+        return max(now, self.started_us + self.size * self.etc_op_us)
 
     def updated_at(self, now: int) -> int:
         """The time of the job's last visible change at or before ``now``."""

@@ -44,11 +44,13 @@ class Sandbox:
             raise RuntimeError("the sandbox is already running")
         runner = web.AppRunner(self._front.application(), access_log=None, handle_signals=False)
         await runner.setup()
+        self._front.open()
         try:
             site = web.TCPSite(runner, self.host, self._port)
             await site.start()
         except BaseException:
             await runner.cleanup()
+            self._front.close()
             raise
         self._runner = runner
         address: Any = runner.addresses[0]
@@ -58,6 +60,7 @@ class Sandbox:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+            self._front.close()
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -90,7 +93,7 @@ class Sandbox:
 
     def stats(self) -> dict[str, Any]:
         """The same counters as ``GET /_sandbox/stats``."""
-        return self._front.stats()
+        return self._front.run_sync(self._front.stats)
 
     def reset(self) -> None:
         """Forget jobs, counters and rate windows; numbers back to their initial settings."""
@@ -109,6 +112,9 @@ class Sandbox:
         The ``PhoneNumberDetailed`` fields plus ``voice``, the full voice settings. Deleted
         numbers are still returned, with status ``deleted``.
         """
+        return self._front.run_sync(self._number, key)
+
+    def _number(self, key: str) -> dict[str, Any] | None:
         self.engine.advance(self.clock.now())
         record = self.engine.inventory.find(key)
         if record is None:
@@ -117,6 +123,9 @@ class Sandbox:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job since the last reset, oldest first, shown as the API would show it now."""
+        return self._front.run_sync(self._jobs)
+
+    def _jobs(self) -> list[dict[str, Any]]:
         now = self.clock.now()
         return [orjson.loads(self.engine.job_json(job, now)) for job in self.engine.jobs(now)]
 
