@@ -203,7 +203,15 @@ def _retried(f: dict[str, Any]) -> str:
     return f"retrying {f['numbers']:,} numbers in {f['after_s']:.1f}s"
 
 
+def _listing_unavailable(f: dict[str, Any]) -> str:
+    return (
+        f"the account's number list cannot be read ({f['reason']}): numbers the account "
+        "does not own are found by splitting refused batches instead"
+    )
+
+
 _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
+    "listing_unavailable": _listing_unavailable,
     "run_started": _run_started,
     "throttled": _throttled,
     "run_finished": _run_finished,

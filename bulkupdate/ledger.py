@@ -16,16 +16,19 @@ from typing import Protocol
 import anyio
 
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
-from bulkupdate.batching import Batch
+from bulkupdate.batching import Batch, EntryKind
 from bulkupdate.outcomes import Outcome, OutcomeSink, Totals
 from bulkupdate.retrypool import History, RetryPool
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.tracker import FILTERED_OUT, settle
 from bulkupdate.wire import ErrorObject, Job
 
-# Between attempts of a number whose job failed it: 1 s, 2 s, 4 s… with jitter.
-RETRY_BACKOFF = BackoffPolicy(base=1.0, cap=60.0)
-RETRY_LINGER = 0.5  # seconds a part-filled retry batch waits for more numbers
+# Between attempts of a number its job failed for a passing reason: 0.05 s, 0.1 s, 0.2 s…
+# with jitter. The job itself took a while; a server in trouble is kept from being
+# hammered by the rate governor and the number's growing wait.
+RETRY_BACKOFF = BackoffPolicy(base=0.05, cap=60.0)
+RETRY_LINGER = 0.1  # seconds a part-filled retry batch waits for more numbers
+RETRY_GATHER = 0.2  # seconds of backoff a part-filled batch cuts short to take a number
 
 
 class Recorder(Protocol):
@@ -137,11 +140,14 @@ class Ledger:
         self.totals = Totals()
         self.in_flight = 0  # numbers handed to submitters and not settled yet
         self.submitting = 0  # batches a submitter holds and has not put in jobs yet
+        self.waiting_for_slot = 0  # numbers of batches whose submitter waits for a job slot
         self.entries = 0
         self.input_done = False
         self.batches_submitted = 0
         self.jobs_finished = 0
         self.active_jobs = 0
+        self.settled_numbers = 0  # numbers of jobs that ended
+        self.retried_numbers = 0  # of those, the ones sent to be tried again
         self._clock = clock
         self._rand = rand
         self._on_progress = on_progress
@@ -189,6 +195,8 @@ class Ledger:
         self.jobs_finished += 1
         by_id = batch.kind.value == "id"
         settlement = settle(job, batch.values, by_id=by_id, filtered=self.filtered)
+        self.settled_numbers += len(batch)
+        self.retried_numbers += len(settlement.retry)
         again: list[tuple[str, tuple[ErrorObject, ...]]] = []
         spent: list[tuple[str, tuple[ErrorObject, ...]]] = []
         for value, errors in settlement.retry:
@@ -275,30 +283,66 @@ class Ledger:
         self.pool.add(value, self._clock() + wait)
         self.in_flight -= 1
 
-    def take_retry_batch(self) -> Batch | None:
-        """Ready retries: full batches while input still comes, then any ready ones.
+    def take_ready_retries(self) -> list[str]:
+        """Every number ready to go again, to join fresh numbers in the next batches."""
+        return self.pool.take_ready(self._clock())
 
-        Once the input is exhausted a part-filled batch goes when nothing else in flight
-        could join it, or after it has lingered a moment waiting for company.
+    def give_back(self, values: Sequence[str]) -> None:
+        """Numbers a submitter will not send now (the tail is being spread over the job
+        slots): back to the pool, ready at once, their attempts untouched."""
+        ready_at = self._clock() - RETRY_LINGER
+        for value in values:
+            self.pool.add(value, ready_at)
+        self.in_flight -= len(values)
+        self.notify()
+
+    def take_retry_batch(self) -> Batch | None:
+        """Ready retries: full batches while fresh numbers still wait to be sent, then
+        any ready ones.
+
+        A part-filled batch goes only once the input is exhausted and no submitter holds
+        a batch it has yet to send (until then ready numbers join those batches, see
+        ``top_up``), when nothing else in flight could join it, or after it has lingered
+        a moment waiting for company.
         """
-        linger = RETRY_LINGER if self.in_flight else 0.0
-        batch = self.pool.take(self._clock(), partial=self.input_done, linger=linger)
+        partial = self._partial
+        gather = RETRY_GATHER if partial else 0.0
+        batch = self.pool.take(self._clock(), partial=partial, linger=self._linger, gather=gather)
         if batch is not None:
             self.dispatched(batch)
         return batch
 
     def next_retry_at(self) -> float | None:
         """When ``take_retry_batch`` may next have something; None if nothing can come
-        until the books change (the pool is empty, or holds no full batch while input
-        still comes)."""
-        linger = RETRY_LINGER if self.in_flight else 0.0
-        return self.pool.next_ready_at(linger, partial=self.input_done)
+        until the books change (the pool is empty, or holds no full batch while fresh
+        numbers still wait)."""
+        return self.pool.next_ready_at(self._linger, partial=self._partial)
+
+    @property
+    def _partial(self) -> bool:
+        return self.input_done and self.submitting == 0
+
+    @property
+    def _linger(self) -> float:
+        return RETRY_LINGER if self.in_flight else 0.0
+
+    def top_up(self, kind: EntryKind, count: int) -> list[str]:
+        """Up to ``count`` numbers of ``kind`` ready to go again, to fill a batch about to
+        be sent."""
+        values = self.pool.take_ready(self._clock(), kind=kind, limit=count)
+        self.in_flight += len(values)
+        return values
 
     def attempts(self, value: str) -> int:
         past = self.history.get(value)
         return past.attempts if past else 0
 
     # -- coordination ---------------------------------------------------------------
+
+    @property
+    def retry_share(self) -> float:
+        """The share of the numbers in ended jobs that had to be tried again so far."""
+        return self.retried_numbers / self.settled_numbers if self.settled_numbers else 0.0
 
     @property
     def nothing_to_submit(self) -> bool:

@@ -1,172 +1,42 @@
 """How many requests a second, and how many jobs at once: two separate governors.
 
-``RateModel`` is the pure decision core: it paces at a rate that adapts by AIMD
-(additive increase, multiplicative decrease, as TCP does) and follows the server's
-fixed window from the ``x-ratelimit-*`` headers, so it holds back *before* a window is
-spent instead of learning from 429s. ``RateGovernor`` drives it with a clock and an
-aiolimiter leaky bucket. ``JobSlots`` caps the jobs pending or in progress.
+``RateGovernor`` drives the pure ``ratemodel.RateModel`` with a clock: every request
+waits for its turn, and every answer's rate headers (or its 429) go back to the model.
+``JobSlots`` caps the jobs pending or in progress, and finds the account's room again
+after other clients' jobs have taken some of it.
+
+The pacing is our own virtual-scheduling bucket, not aiolimiter's: aiolimiter fixes a
+bucket's rate when it is built, so following the server's limit and AIMD would mean
+reaching into its private state (or handing every waiter a fresh bucket, a burst).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import anyio
-from aiolimiter import AsyncLimiter
 
-from bulkupdate.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.ratemodel import RateModel
 from bulkupdate.wire import RateHeaders
 
-MIN_RATE = 0.2  # requests a second: never stop altogether
-DECREASE_FACTOR = 0.5
-DECREASE_INTERVAL = 1.0  # seconds: at most one multiplicative decrease in this time
-INCREASE_SHARE_PER_SECOND = 0.1  # of the ceiling, after a second without a 429
-WINDOW_MARGIN = 0.002  # seconds added to an estimated window end (already an upper bound)
-MAX_PAUSE = 120.0
-
-
-@dataclass(slots=True)
-class RateModel:
-    """The rate to send at and when sending must wait; every method takes ``now``."""
-
-    ceiling: float  # the configured rate; the rate never climbs above it
-    rate: float = 0.0
-    paused_until: float = 0.0
-    throttled: int = 0
-    streak: int = 0  # throttles in a row, each within 5 s of the one before
-    last_throttle: float = -math.inf
-    last_decrease: float = -math.inf
-    last_increase: float = 0.0
-    server_rate: float | None = None  # learned from x-ratelimit-limit and the window
-    window_end: float | None = None
-    window_remaining: int | None = None
-    unanswered: int = 0
-    backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(base=0.5, cap=30.0))
-
-    def __post_init__(self) -> None:
-        if not self.ceiling > 0:
-            raise ValueError("the rate must be above zero")
-        self.rate = self.rate or self.ceiling
-
-    @property
-    def effective_ceiling(self) -> float:
-        if self.server_rate is None:
-            return self.ceiling
-        return min(self.ceiling, self.server_rate)
-
-    def delay(self, now: float) -> float:
-        """Seconds to wait before the next request may go; 0 when it may go now."""
-        if now < self.paused_until:
-            return self.paused_until - now
-        if self.window_end is not None:
-            if now >= self.window_end:
-                self.window_end = self.window_remaining = None  # the window has reset
-            elif self.window_remaining is not None and self.window_remaining - self.unanswered <= 0:
-                return self.window_end - now
-        return 0.0
-
-    def current_rate(self, now: float) -> float:
-        """The pacing rate, after any additive increase due since the last throttle."""
-        ceiling = self.effective_ceiling
-        if self.rate < ceiling and now - self.last_throttle >= 1.0:
-            elapsed = now - max(self.last_increase, self.last_throttle + 1.0)
-            if elapsed > 0:
-                self.rate = min(ceiling, self.rate + ceiling * INCREASE_SHARE_PER_SECOND * elapsed)
-                self.last_increase = now
-        elif self.rate > ceiling:
-            self.rate = ceiling
-        return self.rate
-
-    def sent(self) -> None:
-        self.unanswered += 1
-
-    def answered(self, now: float, headers: RateHeaders) -> None:
-        """Learn from an answer's rate headers (429s go to ``throttled_at`` as well)."""
-        self.unanswered = max(0, self.unanswered - 1)
-        limit, remaining, reset = headers.limit, headers.remaining, headers.reset
-        if remaining is None or reset is None:
-            return
-        new_window = (
-            self.window_end is None
-            or now >= self.window_end
-            or (limit is not None and remaining >= limit - 1)
-        )
-        end = now + reset + WINDOW_MARGIN
-        if new_window:
-            self.window_end = end
-            self.window_remaining = remaining
-            if limit is not None and remaining >= limit - 1 and reset > 0:
-                # The first request of a window: ``reset`` is the window's length.
-                self.server_rate = max(MIN_RATE, limit / math.ceil(reset))
-        else:
-            assert self.window_end is not None
-            self.window_end = min(self.window_end, end)
-            current = self.window_remaining
-            self.window_remaining = remaining if current is None else min(current, remaining)
-
-    def throttled_at(self, now: float, headers: RateHeaders) -> float:
-        """A 429: halve the rate and pause everyone until the window resets.
-
-        The wait is ``Retry-After`` if given, else the reset header, else backoff by the
-        number of throttles in a row. Returns the pause in seconds.
-        """
-        self.throttled += 1
-        self.streak = self.streak + 1 if now - self.last_throttle < 5 else 1
-        self.last_throttle = now
-        # Cut once per window, as TCP does once per round trip: the 429s of requests
-        # that were already in flight say nothing new about the rate.
-        if now - self.last_decrease >= DECREASE_INTERVAL:
-            self.rate = max(MIN_RATE, self.rate * DECREASE_FACTOR)
-            self.last_decrease = now
-        if headers.retry_after is not None:
-            wait = headers.retry_after
-        elif headers.reset is not None and headers.reset > 0:
-            wait = headers.reset
-        else:
-            wait = compute_backoff(self.streak, self.backoff)
-        wait = min(MAX_PAUSE, wait) + WINDOW_MARGIN
-        self.paused_until = max(self.paused_until, now + wait)
-        self.window_end = self.window_remaining = None
-        return wait
-
-
-class _AdjustableLimiter(AsyncLimiter):
-    """An aiolimiter bucket whose drip rate can change while tasks wait on it.
-
-    aiolimiter fixes the rate at construction; replacing the limiter would hand every
-    waiter a fresh, empty bucket (a burst). This adjusts the documented leaky bucket in
-    place: settle the level at the old rate, then re-time the next waiter.
-    """
-
-    def set_rate(self, rate: float) -> None:
-        self._leak()
-        self.time_period = self.max_rate / rate
-        self._rate_per_sec = rate
-        self._wake_next()
+PROBE_MIN = 0.1  # seconds: the shortest wait before asking for one more job slot
+PROBE_MAX = 60.0  # seconds: the longest, after refusals in a row
 
 
 class RateGovernor:
-    """One limiter every request passes: pacing, window guard and 429 pauses.
+    """One pace every request keeps: the server's limit, 429 pauses and AIMD.
 
-    >>> governor = RateGovernor(20)           # doctest: +SKIP
-    >>> await governor.acquire()              # before each request
-    >>> governor.answered(headers)            # after each answer (or governor.throttled)
+    >>> governor = RateGovernor(20)                 # doctest: +SKIP
+    >>> sent_at = await governor.acquire()          # before each request
+    >>> governor.answered(sent_at, headers)         # after each answer (or .throttled)
     """
 
-    def __init__(
-        self,
-        rate: float,
-        *,
-        burst: float = 1.0,
-        clock: Callable[[], float] = anyio.current_time,
-    ) -> None:
+    def __init__(self, rate: float, *, clock: Callable[[], float] = anyio.current_time) -> None:
         self.model = RateModel(ceiling=rate)
         self._clock = clock
-        self._limiter = _AdjustableLimiter(burst, burst / rate)
         self._queue = anyio.Lock()
-        self._limiter_rate = rate
+        self._priority_waiting = 0
+        self._priority_went = anyio.Event()
         self.requests = 0
         # Told of each 429 with the pause and the new rate (the run's event log).
         self.on_throttle: Callable[[float, float], None] | None = None
@@ -178,78 +48,143 @@ class RateGovernor:
             f"requests={self.requests} throttled={m.throttled} unanswered={m.unanswered}>"
         )
 
-    async def acquire(self, *, priority: bool = False) -> None:
-        """Wait until one more request may go, and count it as sent.
+    async def acquire(self, *, priority: bool = False) -> float:
+        """Wait until one more request may go, count it as sent, and return when it went.
 
-        Ordinary requests queue one at a time for the bucket, so a ``priority`` request
-        (a poll, whose answer may free many job slots at once) waits behind at most one
-        of them, not behind every submitter.
+        Ordinary requests queue one at a time for their turn; a ``priority`` request (a
+        poll, whose answer may free many job slots at once) takes the next turn ahead
+        of them, waiting behind none.
         """
         if priority:
-            await self._acquire()
-            return
+            self._priority_waiting += 1
+            try:
+                return await self._take_turn(priority=True)
+            finally:
+                self._priority_waiting -= 1
+                self._priority_went.set()
+                self._priority_went = anyio.Event()
         async with self._queue:
-            await self._acquire()
+            return await self._take_turn(priority=False)
 
-    async def _acquire(self) -> None:
-        await self._sit_out_pauses()
-        rate = self.model.current_rate(self._clock())
-        if abs(rate - self._limiter_rate) > 1e-9:
-            self._limiter.set_rate(rate)
-            self._limiter_rate = rate
-        await self._limiter.acquire()
-        # A pause may have begun while this task waited for the bucket. The drop it got
-        # is kept: handing it back would cost a whole interval at the paced rate.
-        await self._sit_out_pauses()
-        self.model.sent()
+    async def _take_turn(self, *, priority: bool) -> float:
+        # The condition is the clock itself (a turn, a pause or a step of the server's
+        # budget comes at a known time, which answers may move), so a timed sleep is the
+        # event; the model is asked again after every wake.
+        while True:
+            wait = self.model.delay(self._clock())
+            if wait <= 0 and (priority or not self._priority_waiting):
+                break
+            if wait > 0:
+                await anyio.sleep(wait)
+            else:  # the turn is due, and a poll is waiting for it: let the poll go first
+                await self._priority_went.wait()
+        now = self._clock()
+        self.model.sent(now)
         self.requests += 1
+        return now
 
-    async def _sit_out_pauses(self) -> None:
-        # The condition is the clock itself (a pause or a window ends at a known time,
-        # and may be extended meanwhile), so a timed sleep is the event.
-        while (wait := self.model.delay(self._clock())) > 0:  # noqa: ASYNC110
-            await anyio.sleep(wait)
+    def went_out(self) -> float:
+        """The request let through last is on the wire now: pace the next from now."""
+        now = self._clock()
+        self.model.went_out(now)
+        return now
 
-    def answered(self, headers: RateHeaders) -> None:
-        self.model.answered(self._clock(), headers)
+    def answered(self, sent_at: float, headers: RateHeaders) -> None:
+        self.model.answered(self._clock(), sent_at, headers)
 
-    def throttled(self, headers: RateHeaders) -> float:
-        self.model.unanswered = max(0, self.model.unanswered - 1)
-        wait = self.model.throttled_at(self._clock(), headers)
+    def throttled(self, sent_at: float, headers: RateHeaders) -> float:
+        wait = self.model.throttled_at(self._clock(), headers, sent_at)
         if self.on_throttle is not None:
             self.on_throttle(wait, self.model.rate)
         return wait
 
     def abandoned(self) -> None:
         """A request went without an answer (timeout, reset): stop counting it."""
-        self.model.unanswered = max(0, self.model.unanswered - 1)
+        self.model.abandoned()
 
 
 class JobSlots:
     """At most ``capacity`` jobs pending or in progress at once.
 
-    A semaphore whose capacity can only go down: when the API says the account already
-    has more active jobs than we thought (other users of the account), the cap drops to
-    what we hold and stays there for the run.
+    A semaphore whose capacity follows the account's room, as AIMD follows a link's: when
+    the API refuses a job because the account already holds its cap (other clients'
+    jobs), the capacity drops to the jobs this run holds; after ``probe_interval`` seconds
+    (about a job's length: time enough for theirs to end) it goes up by one, and again,
+    until a refusal says the room is gone or the configured ceiling is reached. Probes
+    refused in a row wait twice as long each time, up to ``PROBE_MAX``.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        probe_interval: float = 2.0,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
         if capacity < 1:
             raise ValueError("at least one job must be allowed at a time")
-        self.capacity = capacity
-        self.active = 0
+        self.ceiling = capacity
+        self._capacity = capacity
+        self.active = 0  # jobs this run holds: submitting, or not yet seen to end
+        self.lent = 0  # of those, jobs whose estimated end has passed (see watcher.py)
         self.waiting = 0
+        self.refusals = 0
+        self._clock = clock
+        self._base_interval = probe_interval
+        self._interval = probe_interval
+        self._next_probe: float | None = None
+        self._probed = False  # the capacity went up by a probe, and no refusal came since
+        self._probed_in_vain = False  # a probe met a refusal: the wait is doubled
+        self._refused_at = 0.0
         self._changed = anyio.Event()
 
     def __repr__(self) -> str:
-        return f"<JobSlots {self.active}/{self.capacity} waiting={self.waiting}>"
+        return (
+            f"<JobSlots {self.held}/{self.capacity} of {self.ceiling} lent={self.lent} "
+            f"waiting={self.waiting}>"
+        )
+
+    @property
+    def held(self) -> int:
+        """Slots in use: active jobs, less those lent on the strength of their estimate."""
+        return self.active - self.lent
+
+    @property
+    def capacity(self) -> int:
+        """The jobs this run may hold now (probing back up as time allows)."""
+        now = self._clock()
+        while self._next_probe is not None and now >= self._next_probe:
+            self._capacity += 1
+            if self._probed:
+                self._interval = self._base_interval  # the last probe held: go on steadily
+                self._probed_in_vain = False
+            self._probed = True
+            at_ceiling = self._capacity >= self.ceiling
+            self._next_probe = None if at_ceiling else self._next_probe + self._interval
+            self._notify()
+        return self._capacity
+
+    def set_probe_interval(self, seconds: float) -> None:
+        """About how long a job takes: how long to wait before asking for one more slot."""
+        self._base_interval = min(PROBE_MAX, max(PROBE_MIN, seconds))
+        if self._interval > self._base_interval and not self._probed_in_vain:
+            # Nothing has said to wait longer than a job takes: the probe already set up
+            # comes as soon as the new length says.
+            self._interval = self._base_interval
+            if self._next_probe is not None:
+                self._next_probe = min(self._next_probe, self._refused_at + self._interval)
 
     async def acquire(self) -> None:
-        if self.active >= self.capacity:
+        if self.held >= self.capacity:
             self.waiting += 1
             try:
-                while self.active >= self.capacity:
-                    await self._changed.wait()
+                while self.held >= self.capacity:
+                    changed = self._changed
+                    at_most = None
+                    if self._next_probe is not None:
+                        at_most = max(0.0, self._next_probe - self._clock())
+                    with anyio.move_on_after(at_most):
+                        await changed.wait()
             finally:
                 self.waiting -= 1
         self.active += 1
@@ -262,9 +197,26 @@ class JobSlots:
         self.active -= 1
         self._notify()
 
-    def lower(self, capacity: int) -> None:
-        """Lower the cap (never below one) for the rest of the run."""
-        self.capacity = max(1, min(self.capacity, capacity))
+    def lend(self) -> None:
+        """A job's estimated end has passed: let another job have its slot."""
+        self.lent += 1
+        self._notify()
+
+    def reclaim(self) -> None:
+        """A lent slot is taken back (its job is still running, or it ended for good)."""
+        self.lent -= 1
+
+    def refused(self) -> None:
+        """The API refused a job for the account's cap while this run held ``held`` jobs
+        (the refused one included): hold one fewer, and probe for more later."""
+        self.refusals += 1
+        self._capacity = max(1, min(self.capacity, self.held - 1))
+        if self._probed:
+            self._interval = min(PROBE_MAX, self._interval * 2)  # the probe found no room
+            self._probed_in_vain = True
+        self._probed = False
+        self._refused_at = self._clock()
+        self._next_probe = self._refused_at + self._interval
         self._notify()
 
     def _notify(self) -> None:

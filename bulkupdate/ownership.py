@@ -27,6 +27,7 @@ import anyio
 
 from bulkupdate.client import ApiClient
 from bulkupdate.dedupe import number_key
+from bulkupdate.errors import ApiError, TransportError, first_known_error
 from bulkupdate.settings import OwnershipMode
 from bulkupdate.wire import ErrorObject, Page
 
@@ -121,6 +122,8 @@ class OwnershipResolver:
         self._calibration_refusals = 0
         self._batch_size = batch_size
         self._first_page: Page | None = None
+        self.listing_problem: str | None = None  # why the listing could not be read
+        self.on_listing_failed: Callable[[str], None] | None = None
 
     def __repr__(self) -> str:
         return f"<OwnershipResolver {self.mode.value} {self.stats} {self.inventory!r}>"
@@ -176,6 +179,30 @@ class OwnershipResolver:
     def resolved(self) -> None:
         self.unresolved -= 1
 
+    @property
+    def listing_unavailable(self) -> bool:
+        """The account's listing was refused, missing or failing: bisect for the run."""
+        return self.listing_problem is not None
+
+    def _listing_failed(self, problem: BaseException) -> None:
+        self.listing_problem = str(problem)
+        self.inventory = None
+        self._first_page = None
+        if self.on_listing_failed is not None:
+            self.on_listing_failed(self.listing_problem)
+
+    async def _first_listing_page(self) -> Page | None:
+        """The inventory's first page (read once); None when the listing is unavailable."""
+        async with self._first_page_lock:
+            if self._first_page is None and not self.listing_unavailable:
+                try:
+                    self._first_page = await self.client.list_phone_numbers(page_number=1)
+                except (ApiError, TransportError) as problem:
+                    self._listing_failed(problem)
+                else:
+                    self.stats.inventory_requests += 1
+        return self._first_page
+
     async def consider_inventory(self) -> bool:
         """After a refusal: whether to load the inventory now (see the module docstring).
 
@@ -186,6 +213,8 @@ class OwnershipResolver:
         refused batches waiting for a resolution now and for the share of the batches
         still to come that will be refused too.
         """
+        if self.listing_unavailable:
+            return False
         if self.inventory is not None or self.mode is OwnershipMode.BISECT:
             return self.inventory is not None
         if self.mode is OwnershipMode.INVENTORY:
@@ -193,37 +222,46 @@ class OwnershipResolver:
         stats = self.stats
         if stats.refused_batches < 2 or self._batches_seen == 0:
             return False
-        async with self._first_page_lock:
-            if self._first_page is None:
-                self._first_page = await self.client.list_phone_numbers(page_number=1)
-                stats.inventory_requests += 1
+        first = await self._first_listing_page()
+        if first is None:
+            return False
         refusal_share = stats.refused_batches / self._batches_seen
         floor = 2 * math.log2(max(2, self._batch_size))
         cost_each = max(floor, stats.bisect_requests / (stats.refused_batches - 1))
         to_come = max(0.0, self._total_batches() - self._batches_seen)
         to_bisect = self.unresolved + refusal_share * to_come
-        return self._first_page.total_pages - 1 < cost_each * to_bisect
+        return first.total_pages - 1 < cost_each * to_bisect
 
-    async def load_inventory(self) -> None:
-        """Read every page of ``GET /phone_numbers`` (a few pages at a time)."""
+    async def load_inventory(self) -> bool:
+        """Read every page of ``GET /phone_numbers`` (a few pages at a time).
+
+        The listing is an optimisation: when it is refused (403), missing (404) or keeps
+        failing, the run bisects instead, and this returns False.
+        """
         if self.inventory is not None:
             await self.inventory.ready.wait()
-            return
+            return self.screening
+        if self.listing_unavailable:
+            return False
         inventory = self.inventory = Inventory()
-        first = self._first_page
-        if first is None:
-            first = await self.client.list_phone_numbers(page_number=1)
-            self.stats.inventory_requests += 1
-        inventory.add_page(first.items)
-        pages = iter(range(2, first.total_pages + 1))
+        try:
+            first = await self._first_listing_page()
+            if first is None:
+                return False
+            inventory.add_page(first.items)
+            pages = iter(range(2, first.total_pages + 1))
 
-        async def fetch_pages() -> None:
-            for number in pages:
-                page = await self.client.list_phone_numbers(page_number=number)
-                self.stats.inventory_requests += 1
-                inventory.add_page(page.items)
+            async def fetch_pages() -> None:
+                for number in pages:
+                    page = await self.client.list_phone_numbers(page_number=number)
+                    self.stats.inventory_requests += 1
+                    inventory.add_page(page.items)
 
-        async with anyio.create_task_group() as group:
-            for _ in range(INVENTORY_PAGE_TASKS):
-                group.start_soon(fetch_pages)
-        inventory.ready.set()
+            async with anyio.create_task_group() as group:
+                for _ in range(INVENTORY_PAGE_TASKS):
+                    group.start_soon(fetch_pages)
+        except* (ApiError, TransportError) as failures:
+            self._listing_failed(first_known_error(failures) or TransportError(str(failures)))
+        finally:
+            inventory.ready.set()  # whoever waits for it learns the outcome either way
+        return self.screening

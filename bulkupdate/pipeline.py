@@ -4,10 +4,14 @@ One anyio task group holds every task. Stages talk through bounded memory object
 streams: the reader and the retry feeder both send batches into one zero-buffer work
 stream (each with its own clone), so at most one batch waits per producer and memory
 stays flat whatever the input's size. Retries never go back into a stream a worker
-reads from while it is full: they wait in the ledger's pool, and the feeder sends them
-when a submitter is free. The run ends when the input is read and the ledger has
-nothing in flight and nothing waiting: the feeder closes its stream, the submitters
-drain and leave, the watcher sees its last job end.
+reads from while it is full: they wait in the ledger's pool, from which the reader
+folds ready ones into its next batches, and the feeder sends full batches of them (or,
+once the input is read, any that are ready) when a submitter is free. Once the input is
+read, each submitter that gets a job slot sends only its share of what is left (see
+``tail.py``) and gives the rest back to the pool, so the last jobs end together. The run
+ends when the input is read and the ledger has nothing in flight and nothing waiting:
+the feeder closes its stream, the submitters drain and leave, the watcher sees its last
+job end.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ async def run_engine(
         total_batches=total_batches,
         batch_size=settings.batch_size,
     )
+    resolver.on_listing_failed = lambda reason: ledger.event("listing_unavailable", reason=reason)
     submitter = Submitter(client, request, ledger, slots, watcher, resolver)
 
     async def read_input(send: MemoryObjectSendStream[Batch]) -> None:
@@ -124,6 +129,9 @@ async def run_engine(
                     skip -= 1  # recorded by the earlier run: every entry has its state
                     continue
                 ledger.read(chunk.values, chunk.rejections, chunk.duplicates)
+                # Numbers ready to go again join the fresh ones: full batches, and no
+                # retries left waiting for a batch of their own when the input ends.
+                await send_all(batcher.add(ledger.take_ready_retries()))
                 await send_all(batcher.add(chunk.values))
             await send_all(batcher.flush())
         ledger.input_done = True

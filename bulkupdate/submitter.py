@@ -24,9 +24,10 @@ from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
 from bulkupdate.ownership import OwnershipResolver, Verdict
 from bulkupdate.spec import JobRequest
+from bulkupdate.tail import TailPlan
 from bulkupdate.tracker import Refusal, classify_refusal
 from bulkupdate.watcher import JobWatcher
-from bulkupdate.wire import Job, job_from_json
+from bulkupdate.wire import Job
 
 RECONCILE_PAGE_SIZE = 50
 RECONCILE_PAGES = 40  # 2000 jobs back: more is a server in trouble, not a lost answer
@@ -50,6 +51,7 @@ class Submitter:
         *,
         backoff: BackoffPolicy = RESEND_BACKOFF,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = anyio.current_time,
     ) -> None:
         self.client = client
         self.request = request
@@ -59,6 +61,8 @@ class Submitter:
         self.resolver = resolver
         self.backoff = backoff
         self._wall_clock = wall_clock
+        self._clock = clock
+        self.tail = TailPlan(max_batch=ledger.pool.batch_size)
         self._params = request.query_params()
         self.known_jobs: set[str] = set()
         self.reconciled = 0
@@ -73,21 +77,57 @@ class Submitter:
         if self.resolver.screening:
             await self._send_screened(batch.kind, batch.values)
             return
-        refusal = await self._submit(batch.kind, batch.values)
+        await self._acquire_slot(len(batch))
+        try:
+            values = self._share_of_the_tail(batch.values)
+        except BaseException:
+            self.slots.release()
+            raise
+        refusal = await self._submit(batch.kind, values, slot_held=True)
         if refusal is None:
             return
         if classify_refusal(refusal) is not Refusal.OWNERSHIP:
-            self._fail_all(batch.values, refusal)
+            self._fail_all(values, refusal)
             return
         self.resolver.refused(refusal.errors)
         try:
-            if await self.resolver.consider_inventory():
-                await self.resolver.load_inventory()
-                await self._send_screened(batch.kind, batch.values)
+            if await self.resolver.consider_inventory() and await self.resolver.load_inventory():
+                await self._send_screened(batch.kind, values)
             else:
-                await self._bisect(batch.kind, batch.values)
+                await self._bisect(batch.kind, values)
         finally:
             self.resolver.resolved()
+
+    async def _acquire_slot(self, numbers: int) -> None:
+        self.ledger.waiting_for_slot += numbers
+        try:
+            await self.slots.acquire()
+        finally:
+            self.ledger.waiting_for_slot -= numbers
+
+    def _share_of_the_tail(self, values: Sequence[str]) -> Sequence[str]:
+        """Once the input is read, what a job starting now should carry (see ``tail.py``):
+        part of ``values``, the rest going back to the pool for the other job slots; or
+        ``values`` topped up with numbers ready to go again."""
+        ledger = self.ledger
+        if not ledger.input_done:
+            return values
+        now = self._clock()
+        free_now = max(0, self.slots.capacity - self.slots.held)
+        running = [job.due for job in self.watcher.jobs.values() if not job.lent]
+        share = self.tail.share(
+            len(values) + ledger.waiting_for_slot + len(ledger.pool),
+            now,
+            [now] * free_now + running,
+            seconds_per_number=self.watcher.seconds_per_number,
+            rate=self.client.governor.model.rate,
+        )
+        if share < len(values):
+            ledger.give_back(values[share:])
+            return values[:share]
+        if share > len(values):
+            return [*values, *ledger.top_up(EntryKind.of(values[0]), share - len(values))]
+        return values
 
     async def _send_screened(self, kind: EntryKind, values: Sequence[str]) -> None:
         """Send what the inventory lists; settle what it does not by its ``Verdict``."""
@@ -173,15 +213,20 @@ class Submitter:
     def _fail_all(self, values: Sequence[str], refusal: ApiError) -> None:
         self.ledger.refused(values, refusal.errors)
 
-    async def _submit(self, kind: EntryKind, values: Sequence[str]) -> RequestRefused | None:
+    async def _submit(
+        self, kind: EntryKind, values: Sequence[str], *, slot_held: bool = False
+    ) -> RequestRefused | None:
         """Create a job for ``values`` and hand it to the watcher; or return the refusal.
 
         Only a 422 is a refusal of these numbers. Anything else the API answers that is
         not transient (a 429 that never ends, a 404 for the endpoint, a 400) says the run
-        itself is wrong, and stops it: no number fails for it.
+        itself is wrong, and stops it: no number fails for it. ``slot_held``: the caller
+        has acquired the job slot; it is released here unless a job takes it.
         """
-        await self.slots.acquire()
-        holding, handed_over = True, False
+        holding, handed_over = slot_held, False
+        if not holding:
+            await self.slots.acquire()
+            holding = True
         try:
             body = self.request.encode_body(values)
             recorder = self.ledger.recorder
@@ -198,10 +243,12 @@ class Submitter:
                     self._forget(post)
                     if classify_refusal(exc) is not Refusal.JOB_CAP:
                         return exc
-                    # The account holds more active jobs than ours: cap at ours and wait
-                    # for one of them to end. No slot is held while waiting.
+                    # A job lent a slot on its estimate has not ended; or the account
+                    # holds jobs of other clients: then hold fewer, and probe for more
+                    # later. Either way, wait for a slot; no slot is held while waiting.
                     self.cap_refusals += 1
-                    self.slots.lower(self.slots.active - 1)
+                    if not self.watcher.estimate_refused():
+                        self.slots.refused()
                     holding = False
                     self.slots.release()
                     self.watcher.nudge()
@@ -290,13 +337,9 @@ class Submitter:
             page = await self.client.list_jobs(
                 self.request.kind, page_size=RECONCILE_PAGE_SIZE, page_number=page_number
             )
-            for item in page.items:
-                if not isinstance(item, dict) or item.get("id") in self.known_jobs:
+            for job in page.jobs:  # (another client's odd, unreadable job is left out)
+                if job.id in self.known_jobs:
                     continue
-                try:
-                    job = job_from_json(item)
-                except ValueError:
-                    continue  # not one of ours to judge: another client's odd job
                 if job.created_at is not None and job.created_at < since:
                     return None  # older than the POST: it made no job
                 numbers = set(job.phone_numbers)
