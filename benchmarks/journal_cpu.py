@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.throughput import SandboxProcess, Scenario
+from benchmarks.sandbox_process import SandboxProcess
 from bulkupdate.client import ApiClient
 from bulkupdate.inputs import NumberFiles, open_input
 from bulkupdate.journal import Journal
@@ -76,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--numbers", type=int, default=1_000_000)
     args = parser.parse_args()
-    fast = Scenario("fast", numbers=args.numbers, rate=5000, job_cap=20, op_ms=0.0, pending_ms=0)
+    fast = ["--rate", "5000", "--job-cap", "20", "--op-ms", "0", "--pending-ms", "0"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "numbers.txt")
@@ -85,7 +85,7 @@ def main() -> None:
                 file.write(f"+1312{2_000_000 + n % 8_000_000:07d}\n" if n < 8_000_000 else "")
         results = {}
         for label, journal in (("without journal", None), ("with journal", Path(tmp, "j"))):
-            sandbox = SandboxProcess(fast, None)
+            sandbox = SandboxProcess(fast)
             try:
                 results[label] = measure(sandbox.base_url, path, journal)
             finally:

@@ -1,21 +1,27 @@
-"""How close the engine gets to the fastest run the API's limits allow.
+"""How close a run gets to the fastest one the API's limits allow, beside the official SDK.
 
-For each scenario it starts the sandbox in a child process (so the client's CPU is its
-own) with a request-rate limit R, a job cap C and a per-number apply time, runs the
-engine in this process over N numbers, and compares the wall time with a lower bound:
+Each scenario starts the sandbox in a child process (rate limit R under a rate model, job
+cap C, jobs of T seconds, 5% transient per-number failures) and runs, one after the other
+and each against a fresh sandbox with the same settings:
 
-    bound = max(submissions / R, jobs / C × job duration) + job duration
+* ``bulkupdate run`` as a user runs it (a child process, journal on), and
+* the peer: a script on Telnyx's official ``telnyx`` SDK (``benchmarks/sdk_peer.py``).
 
-where submissions = jobs = ⌈N / 1000⌉ (the fewest requests and jobs that can carry N
-numbers) and job duration = the sandbox's pending time + 1000 × the per-number time.
-Efficiency = bound / measured. Also reported: requests used, 429s received, the
-client's CPU seconds.
+Both are timed from launch to exit. For J = ⌈owned numbers / 1000⌉ first-pass jobs:
 
-    python -m benchmarks.throughput                  # all scenarios
-    python -m benchmarks.throughput --scenario cap   # one of: rate, cap, unowned
-    python -m benchmarks.throughput --scenario unowned --ownership bisect
+    bound = max((J − 1) / R + T, ⌈J / C⌉ · T)
 
-Targets (issue 4): efficiency >= 0.90 rate-bound and cap-bound, >= 0.80 with 1% unowned.
+a true lower bound: J POSTs cannot go out faster than R a second and the last job takes T;
+C slots hold at most C jobs of T seconds at a time. Polls, retries of failed numbers and
+any ownership work are extra, not part of the bound. Goodput efficiency = (share of the
+owned numbers updated, from the sandbox's books) × bound ÷ wall.
+
+    python -m benchmarks.throughput                     # every scenario
+    python -m benchmarks.throughput --scenario sliding  # one (see --help for names)
+    python -m benchmarks.throughput --no-peer --numbers 50000
+
+Targets: bulkupdate ≥ 0.88 rate-bound under every model with headers on and off, ≥ 0.88
+cap-bound, ≥ 0.80 with 1% unowned; every number updated; above the peer everywhere.
 """
 
 from __future__ import annotations
@@ -29,212 +35,199 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-import phonenumbers
-
-from bulkupdate import BulkUpdater, NumberFiles
-from bulkupdate.outcomes import Outcome, Totals
+from benchmarks.sandbox_process import SandboxProcess, random_numbers
 
 BATCH = 1000
+FAIL_RATE = 0.05
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    numbers: int
-    rate: float  # sandbox limit, requests per second
+    rate: float  # the sandbox's limit, requests a second
     job_cap: int
     op_ms: float
     pending_ms: float = 50.0
+    numbers: int = 200_000
+    model: str = "fixed"
+    headers: bool = True
     unowned_share: float = 0.0
+    ownership: str = "auto"
+    extra_flags: tuple[str, ...] = field(default=())
 
     @property
     def job_seconds(self) -> float:
-        return self.pending_ms / 1000 + BATCH * self.op_ms / 1000
+        return (self.pending_ms + BATCH * self.op_ms) / 1000
 
-    def bound(self, total_numbers: int) -> float:
-        jobs = math.ceil(total_numbers / BATCH)
-        return max(jobs / self.rate, jobs / self.job_cap * self.job_seconds) + self.job_seconds
+    def bound(self, owned: int) -> float:
+        jobs = math.ceil(owned / BATCH)
+        return max(
+            (jobs - 1) / self.rate + self.job_seconds,
+            math.ceil(jobs / self.job_cap) * self.job_seconds,
+        )
+
+    def sandbox_flags(self, inventory: Path | None) -> list[str]:
+        flags = [
+            "--rate", str(self.rate), "--job-cap", str(self.job_cap),
+            "--op-ms", str(self.op_ms), "--pending-ms", str(self.pending_ms),
+            "--fail-rate", str(FAIL_RATE), "--seed", "7", "--rate-model", self.model,
+        ]  # fmt: skip
+        if not self.headers:
+            flags.append("--no-rate-headers")
+        if inventory is not None:
+            flags += ["--inventory", str(inventory)]
+        return flags + list(self.extra_flags)
+
+
+# 0.5 s jobs at 10 requests a second: the request rate is what limits.
+RATE_BOUND = Scenario("rate-bound", rate=10.0, job_cap=20, op_ms=0.45)
+
+
+def _rate_bound(model: str, *, headers: bool = True) -> Scenario:
+    names = {"fixed": "fixed windows", "sliding": "sliding log", "token-bucket": "token bucket"}
+    name = f"rate-bound, {names[model]}" + ("" if headers else ", no headers")
+    return replace(RATE_BOUND, name=name, model=model, headers=headers)
 
 
 SCENARIOS = {
-    # Jobs are quick; the request rate is what limits: 200 jobs at 5 requests a second.
-    "rate": Scenario("rate-bound", numbers=200_000, rate=5, job_cap=20, op_ms=1.0),
-    # Jobs are slow; the 10 job slots are what limit.
-    "cap": Scenario("cap-bound", numbers=200_000, rate=20, job_cap=10, op_ms=2.5),
-    # Cap-bound, and 1% of the input (spread across batches) is not the account's.
-    "unowned": Scenario(
-        "1% unowned", numbers=200_000, rate=100, job_cap=20, op_ms=5.0, unowned_share=0.01
-    ),
+    **{model: _rate_bound(model) for model in ("fixed", "sliding", "token-bucket")},
+    **{
+        f"{model}-no-headers": _rate_bound(model, headers=False)
+        for model in ("fixed", "sliding", "token-bucket")
+    },
+    # Jobs are slow; the 20 job slots are what limit.
+    "cap": Scenario("cap-bound", rate=50.0, job_cap=20, op_ms=4.95),
+    # Cap-bound, and 1% of the input (spread across the batches) is not the account's.
+    "unowned": Scenario("1% unowned", rate=100.0, job_cap=20, op_ms=5.0, unowned_share=0.01),
 }
 
 
-def random_numbers(count: int, rng: random.Random, taken: set[str]) -> list[str]:
-    """Distinct valid US numbers scattered over the numbering plan."""
-    numbers: list[str] = []
-    while len(numbers) < count:
-        area, exchange = rng.randint(201, 989), rng.randint(200, 999)
-        number = f"+1{area}{exchange}{rng.randint(0, 9999):04d}"
-        if number in taken or not phonenumbers.is_valid_number(phonenumbers.parse(number)):
-            continue
-        taken.add(number)
-        numbers.append(number)
-    return numbers
-
-
-class SandboxProcess:
-    """``bulkupdate sandbox`` in a child process, on a free loopback port."""
-
-    def __init__(self, scenario: Scenario, inventory: Path | None) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "bulkupdate",
-            "sandbox",
-            "--port",
-            "0",
-            "--rate",
-            str(scenario.rate),
-            "--job-cap",
-            str(scenario.job_cap),
-            "--op-ms",
-            str(scenario.op_ms),
-            "--pending-ms",
-            str(scenario.pending_ms),
-        ]
-        if inventory is not None:
-            command += ["--inventory", str(inventory)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
-        if not self.base_url.startswith("http"):
-            self.process.kill()
-            raise RuntimeError(f"the sandbox did not start: {self.base_url!r}")
-
-    def stats(self) -> dict[str, Any]:
-        root = self.base_url.removesuffix("/v2")
-        with urllib.request.urlopen(f"{root}/_sandbox/stats") as answer:
-            stats: dict[str, Any] = json.load(answer)
-        return stats
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-
-class CountingSink:
-    def __init__(self) -> None:
-        self.totals = Totals()
-
-    def record(self, outcome: Outcome) -> None:
-        self.totals.add(outcome)
-
-
-async def run_engine(base_url: str, path: Path, rate: float, cap: int, ownership: str) -> Any:
-    async with BulkUpdater(
-        api_key="bench", base_url=base_url, rate=rate, max_active_jobs=cap, ownership=ownership
-    ) as updater:
-        return await updater.update(
-            NumberFiles(str(path)), {"tags": ["benchmark"]}, sink=CountingSink()
-        )
-
-
-def run_scenario(scenario: Scenario, ownership: str, rate_factor: float) -> dict[str, Any]:
+def write_inputs(scenario: Scenario, folder: Path) -> tuple[Path, Path | None, int]:
+    """The number file, the account's inventory (if not every number is owned), and how
+    many of the numbers are owned."""
     rng = random.Random(7)
     taken: set[str] = set()
     owned = random_numbers(scenario.numbers, rng, taken)
-    with tempfile.TemporaryDirectory() as tmp:
-        inventory = None
-        numbers = owned
-        if scenario.unowned_share:
-            inventory = Path(tmp, "inventory.txt")
-            inventory.write_text("\n".join(owned) + "\n")
-            strangers = random_numbers(int(scenario.numbers * scenario.unowned_share), rng, taken)
-            numbers = owned[:]
-            for stranger in strangers:  # spread across batches
-                numbers.insert(rng.randrange(len(numbers) + 1), stranger)
-        path = Path(tmp, "numbers.txt")
-        path.write_text("\n".join(numbers) + "\n")
-        sandbox = SandboxProcess(scenario, inventory)
-        try:
-            cpu = time.process_time()
-            started = time.monotonic()
-            result = anyio.run(
-                run_engine,
-                sandbox.base_url,
-                path,
-                scenario.rate * rate_factor,
-                scenario.job_cap,
-                ownership,
-            )
-            elapsed = time.monotonic() - started
-            cpu = time.process_time() - cpu
-            stats = sandbox.stats()
-        finally:
-            sandbox.stop()
-    bound = scenario.bound(len(numbers))
-    totals = result.totals
+    numbers, inventory = owned, None
+    if scenario.unowned_share:
+        inventory = folder / "inventory.txt"
+        inventory.write_text("\n".join(owned) + "\n")
+        strangers = random_numbers(int(scenario.numbers * scenario.unowned_share), rng, taken)
+        numbers = owned[:]
+        for stranger in strangers:  # spread across batches
+            numbers.insert(rng.randrange(len(numbers) + 1), stranger)
+    path = folder / "numbers.txt"
+    path.write_text("\n".join(numbers) + "\n")
+    return path, inventory, len(owned)
+
+
+def bulkupdate_command(scenario: Scenario, numbers: Path, base_url: str, folder: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "bulkupdate", "run", str(numbers), "--set", "tags=benchmark",
+        "--base-url", base_url, "--rate", str(scenario.rate),
+        "--max-active-jobs", str(scenario.job_cap), "--ownership", scenario.ownership,
+        "--journal", str(folder / f"run-{time.monotonic_ns()}.journal"), "--quiet",
+    ]  # fmt: skip
+
+
+def peer_command(scenario: Scenario, numbers: Path, base_url: str, folder: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "benchmarks.sdk_peer", str(numbers), "--base-url", base_url,
+        "--jobs", str(scenario.job_cap),
+    ]  # fmt: skip
+
+
+def measure(
+    scenario: Scenario, client: str, numbers: Path, inventory: Path | None, owned: int
+) -> dict[str, Any]:
+    command = bulkupdate_command if client == "bulkupdate" else peer_command
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SandboxProcess(scenario.sandbox_flags(inventory)) as sandbox,
+    ):
+        argv = command(scenario, numbers, sandbox.base_url, Path(tmp))
+        env = {**os.environ, "TELNYX_API_KEY": "benchmark-key"}
+        started = time.monotonic()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        wall = time.monotonic() - started
+        stats = sandbox.stats()
+    if done.returncode not in (0, 1):
+        print(f"{client} exited {done.returncode}:\n{done.stderr[-2000:]}", file=sys.stderr)
+    updated = stats["numbers"]["distinct_applied"]
+    bound = scenario.bound(owned)
     return {
-        "scenario": scenario.name,
-        "numbers": len(numbers),
-        "R": scenario.rate,
-        "C": scenario.job_cap,
-        "job_s": round(scenario.job_seconds, 3),
+        "client": client,
+        "wall_s": round(wall, 1),
         "bound_s": round(bound, 1),
-        "measured_s": round(elapsed, 1),
-        "efficiency": round(bound / elapsed, 3),
+        "efficiency": round(min(1.0, updated / owned) * bound / wall, 3),
         "requests": stats["requests"]["total"],
-        "429s": stats["requests"]["by_status"].get("429", 0),
+        "429s": stats["requests"]["by_status"]["429"],
+        "not_updated": owned - updated,
         "jobs": stats["jobs"]["created"],
         "peak_active": stats["jobs"]["peak_active"],
         "peak_rps": stats["rate"]["peak_in_any_second"],
         "reapplied": stats["numbers"]["reapplied_after_success"],
-        "succeeded": totals.succeeded,
-        "failed": totals.failed,
-        "client_cpu_s": round(cpu, 2),
-        "ownership": ownership,
-        "ownership_requests": result.stats.ownership.bisect_requests
-        + result.stats.ownership.inventory_requests,
+        "exit": done.returncode,
     }
+
+
+def run_scenario(scenario: Scenario, *, peer: bool) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        numbers, inventory, owned = write_inputs(scenario, Path(tmp))
+        clients = ["bulkupdate", "telnyx SDK"] if peer else ["bulkupdate"]
+        return [
+            {"scenario": scenario.name, "R": scenario.rate, "C": scenario.job_cap,
+             "T_s": round(scenario.job_seconds, 2)}
+            | measure(scenario, client, numbers, inventory, owned)
+            for client in clients
+        ]  # fmt: skip
+
+
+COLUMNS = (
+    "scenario",
+    "client",
+    "bound_s",
+    "wall_s",
+    "efficiency",
+    "requests",
+    "429s",
+    "not_updated",
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
-    parser.add_argument("--ownership", choices=["auto", "bisect", "inventory"], default="auto")
-    parser.add_argument(
-        "--numbers", type=int, help="override the scenario's input size (for a quick look)"
-    )
-    parser.add_argument(
-        "--rate-factor",
-        type=float,
-        default=1.0,
-        help="client rate as a multiple of the sandbox's (default 1)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object a scenario")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "rate", "all"], default="all")
+    parser.add_argument("--numbers", type=int, help="override the input size (a quick look)")
+    parser.add_argument("--no-peer", action="store_true", help="run bulkupdate only")
+    parser.add_argument("--json", action="store_true", help="one JSON object per run")
     args = parser.parse_args()
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    if args.scenario == "all":
+        names = list(SCENARIOS)
+    elif args.scenario == "rate":
+        names = [name for name in SCENARIOS if name not in ("cap", "unowned")]
+    else:
+        names = [args.scenario]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores", file=sys.stderr)
+    rows = []
     for name in names:
         scenario = SCENARIOS[name]
         if args.numbers:
-            scenario = Scenario(**{**scenario.__dict__, "numbers": args.numbers})
-        row = run_scenario(scenario, args.ownership, args.rate_factor)
-        if args.json:
-            print(json.dumps(row))
-        else:
-            print(" ".join(f"{key}={value}" for key, value in row.items()))
+            scenario = replace(scenario, numbers=args.numbers)
+        for row in run_scenario(scenario, peer=not args.no_peer):
+            rows.append(row)
+            print(
+                json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()),
+                flush=True,
+            )
+    if not args.json:
+        print("\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
+        for row in rows:
+            print("| " + " | ".join(str(row[column]) for column in COLUMNS) + " |")
 
 
 if __name__ == "__main__":
