@@ -44,7 +44,7 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     try:
         durable = resume or start_or_resume(options)
     except AlreadyFinished as done:
-        journal = Journal.open(done.path)
+        journal = Journal.open(done.path)  # read without the lock, as ``status`` does
         totals = _journal_totals(journal)
         journal.close()
         print(f"bulkupdate: {done}", file=sys.stderr)
@@ -52,7 +52,7 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     try:
         return anyio.run(execute, options, durable)
     finally:
-        durable.journal.close()
+        durable.close()
 
 
 async def execute(options: RunOptions, durable: Durable, err: TextIO | None = None) -> int:

@@ -3,6 +3,9 @@
 Everything that can be wrong with the settings is found before the first request: the
 spec, the flags, the input files, the API key, the journal. The settings a journal keeps
 (never the API key) are enough to rebuild the run for ``bulkupdate resume``.
+
+A journal belongs to one process at a time: its lock (``journal_lock``) is taken before
+the journal is read for a resume or written, and held until the run closes it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from bulkupdate.errors import UsageError
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
+from bulkupdate.journal_lock import JournalLock
 from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
 from bulkupdate.sources import STDIN, InputFormat
 from bulkupdate.spec import UpdateSpec
@@ -28,6 +32,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
+EXIT_IN_USE = 75  # EX_TEMPFAIL: another process has the journal; cron may try again later
 EXIT_INTERRUPTED = 130
 
 
@@ -177,23 +182,52 @@ def new_journal_path() -> str:
 
 @dataclass(slots=True)
 class Durable:
-    """The journal a run writes, and what it resumes from (None for a new run)."""
+    """The journal a run writes, what it resumes from (None for a new run), and its lock."""
 
     journal: Journal
     resume: ResumeState | None
+    lock: JournalLock
+
+    def close(self) -> None:
+        """Close the journal, then let another process have it."""
+        try:
+            self.journal.close()
+        finally:
+            self.lock.release()
 
 
 def start_or_resume(options: RunOptions) -> Durable:
-    """Open the run's journal: a new one, or the unfinished one ``--journal`` names.
+    """Lock and open the run's journal: a new one, or the unfinished one ``--journal`` names.
 
     ``run --journal PATH`` on an unfinished journal of the same inputs and update is a
-    resume, so a nightly cron line can simply be run again.
+    resume, so a nightly cron line can simply be run again. ``JournalInUse`` if another
+    process has the journal.
     """
     path = options.journal or new_journal_path()
-    if not os.path.exists(path):
-        journal = Journal.create(path, options.settings(fingerprints(options.inputs)))
-        return Durable(journal, None)
-    journal = Journal.open(path)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"journal {path}: cannot be created ({exc.strerror})") from exc
+    lock = JournalLock.acquire(path)  # before the journal is read: see journal_lock
+    try:
+        if not os.path.exists(path):
+            journal = Journal.create(path, options.settings(fingerprints(options.inputs)))
+            return Durable(journal, None, lock)
+        journal = Journal.open(path)
+        try:
+            resume = _same_run(journal, options)
+        except BaseException:
+            journal.close()
+            raise
+        return Durable(journal, resume, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _same_run(journal: Journal, options: RunOptions) -> ResumeState:
+    """What the locked ``journal`` leaves to do, if it records this same run unfinished."""
+    path = journal.path
     recorded = journal.settings
     now = options.settings([])
     # Another update, other inputs, or the same inputs read another way (a region, a
@@ -203,12 +237,23 @@ def start_or_resume(options: RunOptions) -> Durable:
         or recorded.get("read") != now["read"]
         or [item["path"] for item in recorded.get("inputs", [])] != list(options.inputs.paths)
     ):
-        journal.close()
         raise UsageError(
             f"journal {path} records another run (other inputs, another update, or the "
             "inputs read with other options); give a new --journal path"
         )
-    return Durable(journal, pick_up(journal, force=options.force))
+    return pick_up(journal, force=options.force)
+
+
+def open_locked(path: str) -> tuple[Journal, JournalLock]:
+    """Lock the journal at ``path``, then open it (``bulkupdate resume``)."""
+    if not Path(path).is_file():
+        raise UsageError(f"journal {path}: no such file")
+    lock = JournalLock.acquire(path)
+    try:
+        return Journal.open(path), lock
+    except BaseException:
+        lock.release()
+        raise
 
 
 def pick_up(journal: Journal, *, force: bool) -> ResumeState:
