@@ -132,7 +132,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--journal",
         metavar="PATH",
         help="where to record the run (default: a new file in ./bulkupdate-runs/); an "
-        "unfinished journal of the same run is resumed",
+        "unfinished journal of the same run is resumed, a finished one of other work refused",
     )
     output.add_argument(
         "--force",

@@ -47,8 +47,14 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
         journal = Journal.open(done.path)  # read without the lock, as ``status`` does
         totals = _journal_totals(journal)
         journal.close()
-        print(f"bulkupdate: {done}", file=sys.stderr)
-        return EXIT_OK if totals.all_succeeded else EXIT_SOME_FAILED
+        code = EXIT_OK if totals.all_succeeded else EXIT_SOME_FAILED
+        print(
+            f"bulkupdate: the run of these same inputs and update in {done.path} has finished: "
+            f"nothing was sent; exit {code}, that run's code (bulkupdate status {done.path} "
+            "shows it; to send it all again, move that journal away)",
+            file=sys.stderr,
+        )
+        return code
     try:
         return anyio.run(execute, options, durable)
     finally:

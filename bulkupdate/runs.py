@@ -5,7 +5,9 @@ spec, the flags, the input files, the API key, the journal. The settings a journ
 (never the API key) are enough to rebuild the run for ``bulkupdate resume``.
 
 A journal belongs to one process at a time: its lock (``journal_lock``) is taken before
-the journal is read for a resume or written, and held until the run closes it.
+the journal is read for a resume or written, and held until the run closes it. Two
+runs are the same run when they read the same inputs (same bytes) the same way, to send
+the same update to the same server; only the same run is ever resumed.
 """
 
 from __future__ import annotations
@@ -156,21 +158,30 @@ def fingerprints(inputs: NumberFiles) -> list[InputFingerprint]:
     return found
 
 
-def changed_inputs(settings: dict[str, Any]) -> list[str]:
-    """How each recorded input differs from what is on disk now (empty: unchanged)."""
+def changed_inputs(
+    settings: dict[str, Any], now: list[InputFingerprint] | None = None
+) -> list[str]:
+    """How each recorded input differs from what is on disk now (empty: unchanged).
+
+    ``now`` holds fingerprints already taken, so that no file is read twice.
+    """
+    taken = {found.path: found for found in now or ()}
     problems = []
     for item in settings.get("inputs", []):
         path = item["path"]
         if path == STDIN:
             problems.append("the run read standard input, which cannot be read again")
             continue
-        if not os.path.isfile(path):
+        if path in taken:
+            now_is = taken[path]
+        elif os.path.isfile(path):
+            now_is = InputFingerprint.of(path)
+        else:
             problems.append(f"{path} is gone")
             continue
-        now = InputFingerprint.of(path)
-        if now.size != item["size"]:
-            problems.append(f"{path} was {item['size']:,} bytes and is now {now.size:,}")
-        elif now.sha256 != item["sha256"]:
+        if now_is.size != item["size"]:
+            problems.append(f"{path} was {item['size']:,} bytes and is now {now_is.size:,}")
+        elif now_is.sha256 != item["sha256"]:
             problems.append(f"{path} has the same size but different content")
     return problems
 
@@ -178,6 +189,27 @@ def changed_inputs(settings: dict[str, Any]) -> list[str]:
 def new_journal_path() -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     return str(Path(RUNS_DIRECTORY) / f"run-{stamp}-{secrets.token_hex(3)}.journal")
+
+
+def other_run(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """How the run ``recorded`` differs from ``now``, leaving aside the inputs' content.
+
+    Another update, other inputs, the same inputs read another way (a region, a column,
+    ids) or another server: any of them makes the recorded run's positions in the input,
+    its jobs and its lost POSTs meaningless for this one.
+    """
+    found = []
+    if recorded.get("request") != now["request"]:
+        found.append("another update")
+    if [item["path"] for item in recorded.get("inputs", [])] != [
+        item["path"] for item in now["inputs"]
+    ]:
+        found.append("other input files")
+    elif recorded.get("read") != now["read"]:
+        found.append("the inputs read with other options")
+    if [recorded.get("base_url"), recorded.get("sandbox")] != [now["base_url"], now["sandbox"]]:
+        found.append("another server")
+    return found
 
 
 @dataclass(slots=True)
@@ -197,12 +229,13 @@ class Durable:
 
 
 def start_or_resume(options: RunOptions) -> Durable:
-    """Lock and open the run's journal: a new one, or the unfinished one ``--journal`` names.
+    """Lock and open the run's journal: a new one, or the unfinished one of the same run.
 
-    ``run --journal PATH`` on an unfinished journal of the same inputs and update is a
-    resume, so a nightly cron line can simply be run again. ``JournalInUse`` if another
-    process has the journal.
+    An unfinished journal of the same run is resumed and a finished one is
+    ``AlreadyFinished``; a finished one of another run is refused (exit 2), never
+    reported as done. ``JournalInUse`` if another process has the journal.
     """
+    now = options.settings(fingerprints(options.inputs))
     path = options.journal or new_journal_path()
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -211,11 +244,10 @@ def start_or_resume(options: RunOptions) -> Durable:
     lock = JournalLock.acquire(path)  # before the journal is read: see journal_lock
     try:
         if not os.path.exists(path):
-            journal = Journal.create(path, options.settings(fingerprints(options.inputs)))
-            return Durable(journal, None, lock)
+            return Durable(Journal.create(path, now), None, lock)
         journal = Journal.open(path)
         try:
-            resume = _same_run(journal, options)
+            resume = _same_run(journal, now, options)
         except BaseException:
             journal.close()
             raise
@@ -225,23 +257,41 @@ def start_or_resume(options: RunOptions) -> Durable:
         raise
 
 
-def _same_run(journal: Journal, options: RunOptions) -> ResumeState:
+def _same_run(journal: Journal, now: dict[str, Any], options: RunOptions) -> ResumeState:
     """What the locked ``journal`` leaves to do, if it records this same run unfinished."""
-    path = journal.path
     recorded = journal.settings
-    now = options.settings([])
-    # Another update, other inputs, or the same inputs read another way (a region, a
-    # column, ids) would make the recorded positions in the input meaningless.
-    if (
-        recorded.get("request") != now["request"]
-        or recorded.get("read") != now["read"]
-        or [item["path"] for item in recorded.get("inputs", [])] != list(options.inputs.paths)
-    ):
+    differences = other_run(recorded, now)
+    if journal.finished:
+        differences = differences or changed_inputs(recorded, _fingerprints_in(now))
+        if differences:
+            raise UsageError(_finished_other_run(journal, differences))
+        raise AlreadyFinished(journal.path)
+    if differences:
         raise UsageError(
-            f"journal {path} records another run (other inputs, another update, or the "
-            "inputs read with other options); give a new --journal path"
+            f"journal {journal.path} records another run ({', '.join(differences)}); "
+            "give a new --journal path"
         )
-    return pick_up(journal, force=options.force)
+    return pick_up(journal, force=options.force, now=_fingerprints_in(now))
+
+
+def _finished_other_run(journal: Journal, differences: list[str]) -> str:
+    finished_at = journal.meta("finished_at")
+    when = (
+        time.strftime(" %Y-%m-%d %H:%M UTC", time.gmtime(finished_at))
+        if isinstance(finished_at, int | float)
+        else ""
+    )
+    return (
+        f"journal {journal.path} holds a run of different work, finished{when}: "
+        + "; ".join(differences)
+        + ". Nothing was sent. A journal records one run: give a new --journal path"
+    )
+
+
+def _fingerprints_in(settings: dict[str, Any]) -> list[InputFingerprint]:
+    return [
+        InputFingerprint(item["path"], item["size"], item["sha256"]) for item in settings["inputs"]
+    ]
 
 
 def open_locked(path: str) -> tuple[Journal, JournalLock]:
@@ -256,12 +306,14 @@ def open_locked(path: str) -> tuple[Journal, JournalLock]:
         raise
 
 
-def pick_up(journal: Journal, *, force: bool) -> ResumeState:
+def pick_up(
+    journal: Journal, *, force: bool, now: list[InputFingerprint] | None = None
+) -> ResumeState:
     """What ``journal`` left to do, once its inputs are checked (unless ``force``)."""
     if journal.finished:
         journal.close()
         raise AlreadyFinished(journal.path)
-    problems = changed_inputs(journal.settings)
+    problems = changed_inputs(journal.settings, now)
     if problems and not force:
         journal.close()
         raise UsageError(
@@ -274,7 +326,7 @@ def pick_up(journal: Journal, *, force: bool) -> ResumeState:
 
 
 class AlreadyFinished(UsageError):
-    """The journal records a finished run: there is nothing to resume."""
+    """The journal records a finished run of the same work: there is nothing to resume."""
 
     def __init__(self, path: str) -> None:
         super().__init__(f"the run in {path} has finished; see: bulkupdate status {path}")
