@@ -135,6 +135,19 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "unfinished journal of the same run is resumed, a finished one of other work refused",
     )
     output.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="for a command line run again and again (cron): resume the unfinished run of "
+        "the same inputs and update in DIR, else start a new journal there",
+    )
+    output.add_argument(
+        "--keep-days",
+        type=int,
+        metavar="N",
+        help="with --journal-dir, remove journals that finished more than N days ago "
+        "(never one unfinished or in use)",
+    )
+    output.add_argument(
         "--force",
         action="store_true",
         help="with an existing --journal, resume even if an input changed",
@@ -233,6 +246,8 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         timeout=args.timeout,
         journal=args.journal,
+        journal_dir=args.journal_dir,
+        keep_days=args.keep_days,
         force=args.force,
         log_format=args.log_format,
         quiet=args.quiet,

@@ -22,6 +22,7 @@ from typing import Any
 from bulkupdate.errors import UsageError
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
+from bulkupdate.journal_dir import journal_in
 from bulkupdate.journal_lock import JournalLock
 from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
 from bulkupdate.sources import STDIN, InputFormat
@@ -53,6 +54,8 @@ class RunOptions:
     dry_run: bool = False
     timeout: float = 60.0
     journal: str | None = None
+    journal_dir: str | None = None
+    keep_days: int | None = None
     force: bool = False
     log_format: str = "text"
     quiet: bool = False
@@ -68,6 +71,26 @@ class RunOptions:
             raise UsageError("--sandbox-config needs --sandbox")
         if self.log_format not in ("text", "json"):
             raise UsageError(f"--log-format must be text or json, got {self.log_format!r}")
+        if self.journal_dir is not None:
+            self._check_journal_dir()
+        elif self.keep_days is not None:
+            raise UsageError("--keep-days goes with --journal-dir: it prunes that directory")
+
+    def _check_journal_dir(self) -> None:
+        if self.journal is not None:
+            raise UsageError("--journal and --journal-dir cannot go together: pick one")
+        if self.force:
+            raise UsageError(
+                "--force goes with --journal PATH: with --journal-dir, changed inputs are "
+                "another run, which gets a journal of its own"
+            )
+        if STDIN in self.inputs.paths:
+            raise UsageError(
+                "--journal-dir needs input files: standard input cannot be read again to "
+                "tell whether a run is the same or to resume it"
+            )
+        if self.keep_days is not None and not self.keep_days >= 0:
+            raise UsageError(f"--keep-days must be 0 or more, got {self.keep_days}")
 
     def resolved_base_url(self) -> str:
         return self.base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
@@ -191,6 +214,16 @@ def new_journal_path() -> str:
     return str(Path(RUNS_DIRECTORY) / f"run-{stamp}-{secrets.token_hex(3)}.journal")
 
 
+def run_identity(settings: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same run: inputs (and their bytes), reading, update, server."""
+    return {
+        "request": settings.get("request"),
+        "read": settings.get("read"),
+        "inputs": settings.get("inputs"),
+        "server": [settings.get("base_url"), settings.get("sandbox")],
+    }
+
+
 def other_run(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """How the run ``recorded`` differs from ``now``, leaving aside the inputs' content.
 
@@ -231,12 +264,18 @@ class Durable:
 def start_or_resume(options: RunOptions) -> Durable:
     """Lock and open the run's journal: a new one, or the unfinished one of the same run.
 
-    An unfinished journal of the same run is resumed and a finished one is
+    ``--journal PATH`` names the journal; ``--journal-dir DIR`` names the directory, in
+    which the journal's name follows from the run's identity, so the same command line
+    finds the same run night after night and other inputs get a journal of their own.
+    Either way an unfinished journal of the same run is resumed and a finished one is
     ``AlreadyFinished``; a finished one of another run is refused (exit 2), never
     reported as done. ``JournalInUse`` if another process has the journal.
     """
     now = options.settings(fingerprints(options.inputs))
-    path = options.journal or new_journal_path()
+    if options.journal_dir is not None:
+        path = str(journal_in(options.journal_dir, run_identity(now)))
+    else:
+        path = options.journal or new_journal_path()
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -284,7 +323,10 @@ def _finished_other_run(journal: Journal, differences: list[str]) -> str:
     return (
         f"journal {journal.path} holds a run of different work, finished{when}: "
         + "; ".join(differences)
-        + ". Nothing was sent. A journal records one run: give a new --journal path"
+        + ". Nothing was sent. A journal records one run: give a new --journal path, or, "
+        "for a command line that runs again and again (cron), --journal-dir DIR, which "
+        "resumes an unfinished run of the same inputs and update and otherwise starts a "
+        "new journal in DIR"
     )
 
 
