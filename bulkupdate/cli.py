@@ -1,7 +1,7 @@
 """The ``bulkupdate`` command: argv → settings → pipeline → exit code.
 
 No business logic lives here. Known errors become one clear line on stderr and an exit
-code (2 usage or spec, 3 authentication); nothing else is caught.
+code (2 usage or spec, 3 authentication, 75 journal in use); nothing else is caught.
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bulkupdate.errors import AuthError, BulkUpdateError, SpecError, UsageError
+from bulkupdate.errors import AuthError, BulkUpdateError, JournalInUse, SpecError, UsageError
 from bulkupdate.inputs import NumberFiles
-from bulkupdate.runs import EXIT_AUTH, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, RunOptions
+from bulkupdate.runs import (
+    EXIT_AUTH,
+    EXIT_IN_USE,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    RunOptions,
+)
 from bulkupdate.settings import EngineSettings, OwnershipMode
 from bulkupdate.sources import InputFormat
 from bulkupdate.spec import load_update_spec
@@ -125,7 +132,20 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--journal",
         metavar="PATH",
         help="where to record the run (default: a new file in ./bulkupdate-runs/); an "
-        "unfinished journal of the same run is resumed",
+        "unfinished journal of the same run is resumed, a finished one of other work refused",
+    )
+    output.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="for a command line run again and again (cron): resume the unfinished run of "
+        "the same inputs and update in DIR, else start a new journal there",
+    )
+    output.add_argument(
+        "--keep-days",
+        type=int,
+        metavar="N",
+        help="with --journal-dir, remove journals that finished more than N days ago "
+        "(never one unfinished or in use)",
     )
     output.add_argument(
         "--force",
@@ -226,6 +246,8 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         timeout=args.timeout,
         journal=args.journal,
+        journal_dir=args.journal_dir,
+        keep_days=args.keep_days,
         force=args.force,
         log_format=args.log_format,
         quiet=args.quiet,
@@ -237,11 +259,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from bulkupdate.journal import Journal
     from bulkupdate.runner import run_main
-    from bulkupdate.runs import Durable, pick_up
+    from bulkupdate.runs import Durable, open_locked, pick_up
 
-    journal = Journal.open(args.journal)
+    journal, lock = open_locked(args.journal)
     try:
         options = RunOptions.from_settings(
             journal.settings,
@@ -252,9 +273,10 @@ def _resume(args: argparse.Namespace) -> int:
             force=args.force,
         )
         options.resolved_api_key()
-        durable = Durable(journal, pick_up(journal, force=args.force))
+        durable = Durable(journal, pick_up(journal, force=args.force), lock)
     except BaseException:
         journal.close()
+        lock.release()
         raise
     return run_main(options, resume=durable)
 
@@ -313,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"bulkupdate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except JournalInUse as exc:
+        print(f"bulkupdate: {exc}", file=sys.stderr)
+        return EXIT_IN_USE
     except AuthError as exc:
         print(
             f"bulkupdate: the API refused the key ({exc}); check TELNYX_API_KEY and its "

@@ -14,6 +14,8 @@
         └── ServerError         5xx, 408
     TransportError              the request's outcome is unknown: timeout, reset, refused
     (also a BulkUpdateError)
+    JournalInUse                another process has the run's journal; nothing was sent (exit 75)
+    (also a BulkUpdateError)
 
 The CLI maps these branches to exit codes and catches nothing else.
 """
@@ -101,6 +103,22 @@ class TransportError(BulkUpdateError):
     def __init__(self, message: str, *, sent: bool = True) -> None:
         super().__init__(message)
         self.sent = sent
+
+
+class JournalInUse(BulkUpdateError):
+    """Another process holds the journal's lock: this one stopped before sending anything.
+
+    ``holder`` describes that process (pid, host, since when), or is None if it had not
+    written its name yet.
+    """
+
+    def __init__(self, journal: str, holder: str | None) -> None:
+        self.journal = journal
+        self.holder = holder
+        super().__init__(
+            f"journal {journal} is in use by {holder or 'another process'}; nothing was sent. "
+            f"Try again once that run has ended (bulkupdate status {journal} shows how it stands)"
+        )
 
 
 def describe_errors(errors: Sequence[dict[str, Any]]) -> str:

@@ -47,7 +47,7 @@ LogFormat = Literal["text", "json"]
 # line per job. JSON mode keeps everything: a machine can filter.
 CHATTY = frozenset({"batch_submitted", "job_finished", "retried"})
 # Quiet mode keeps only what asks for action.
-ALWAYS = frozenset({"run_interrupted"})
+ALWAYS = frozenset({"run_interrupted", "unfinished_run_left"})
 
 # Field names that could carry a credential. The log never receives one on purpose; this
 # is the net under that promise, so a mistake upstream cannot put a key in a cron log.
@@ -188,6 +188,29 @@ def _run_interrupted(f: dict[str, Any]) -> str:
     return f"run interrupted; resume with: {command}" if command else "run interrupted"
 
 
+def _journals_pruned(f: dict[str, Any]) -> str:
+    count = len(f["journals"])
+    return (
+        f"removed {count:,} journal{'' if count == 1 else 's'} finished more than "
+        f"{f['keep_days']} days ago from {f['directory']}"
+    )
+
+
+def _unfinished_run_left(f: dict[str, Any]) -> str:
+    updated = f.get("updated_at")
+    when = (
+        datetime.fromtimestamp(updated, tz=UTC).strftime(" %Y-%m-%d %H:%M UTC")
+        if isinstance(updated, int | float)
+        else ""
+    )
+    return (
+        f"another run in this directory is not finished: {f['journal']} "
+        f"({f['status']}, last written{when or ' ?'}). Unless a process is running it, "
+        f"{f['resume_command']} carries it on if its inputs are as they were, and "
+        f"{f['report_command']} lists what it left undone"
+    )
+
+
 def _batch_submitted(f: dict[str, Any]) -> str:
     return f"job {f['job_id']}: {f['size']:,} numbers submitted (attempt {f['attempt']})"
 
@@ -216,6 +239,8 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
     "throttled": _throttled,
     "run_finished": _run_finished,
     "run_interrupted": _run_interrupted,
+    "journals_pruned": _journals_pruned,
+    "unfinished_run_left": _unfinished_run_left,
     "batch_submitted": _batch_submitted,
     "job_finished": _job_finished,
     "retried": _retried,

@@ -169,17 +169,24 @@ class Journal:
 
     @classmethod
     def create(cls, path: str | Path, settings: dict[str, Any]) -> Journal:
-        """A new journal at ``path`` (which must not exist), mode 0600."""
+        """A new journal at ``path`` (which must not exist), mode 0600.
+
+        It is written under another name and renamed into place, so a journal at
+        ``path`` is whole or absent, whenever the process is killed. Creating one
+        journal from two processes at once is for the caller's lock to prevent.
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(path.name + ".draft")
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            raise UsageError(f"journal {path} already exists") from None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                raise UsageError(f"journal {path} already exists")
+            for stale in (draft, *(Path(f"{draft}{side}") for side in ("-wal", "-shm"))):
+                stale.unlink(missing_ok=True)  # left by a creation that was cut short
+            os.close(os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except OSError as exc:
             raise UsageError(f"journal {path}: cannot be created ({exc.strerror})") from exc
-        os.close(fd)
-        db = _connect(path)
+        db = _connect(draft)
         with db:
             db.executescript(SCHEMA)
             now = time.time()
@@ -191,7 +198,9 @@ class Journal:
                 ("updated_at", now),
             ):
                 _set_meta(db, key, value)
-        return cls(path, db)
+        db.close()  # the last connection: SQLite moves the WAL into the file
+        os.replace(draft, path)
+        return cls(path, _connect(path))
 
     @classmethod
     def open(cls, path: str | Path) -> Journal:

@@ -31,7 +31,7 @@ from bulkupdate.runs import (
 )
 
 if TYPE_CHECKING:
-    from bulkupdate.events import EventLog, ProgressDisplay
+    from bulkupdate.events import EventLog, LogFormat, ProgressDisplay
     from bulkupdate.inputs import InputStream
     from bulkupdate.pipeline import EngineStats
 
@@ -41,18 +41,65 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     if options.dry_run:
         return dry_run(options, sys.stdout)
     options.resolved_api_key()  # a missing key is a usage error before anything starts
+    directory = options.journal_dir if resume is None else None
+    if directory is not None and options.keep_days is not None:
+        _prune(directory, options.keep_days, _early_log(options))
     try:
         durable = resume or start_or_resume(options)
     except AlreadyFinished as done:
-        journal = Journal.open(done.path)
+        journal = Journal.open(done.path)  # read without the lock, as ``status`` does
         totals = _journal_totals(journal)
         journal.close()
-        print(f"bulkupdate: {done}", file=sys.stderr)
-        return EXIT_OK if totals.all_succeeded else EXIT_SOME_FAILED
+        code = EXIT_OK if totals.all_succeeded else EXIT_SOME_FAILED
+        print(
+            f"bulkupdate: the run of these same inputs and update in {done.path} has finished: "
+            f"nothing was sent; exit {code}, that run's code (bulkupdate status {done.path} "
+            "shows it; to send it all again, move that journal away)",
+            file=sys.stderr,
+        )
+        return code
     try:
+        if directory is not None:
+            _note_unfinished(directory, durable.journal.path, _early_log(options))
         return anyio.run(execute, options, durable)
     finally:
-        durable.journal.close()
+        durable.close()
+
+
+def _early_log(options: RunOptions) -> EventLog:
+    """The event log for what happens before the run (and its progress bar) starts."""
+    from bulkupdate.events import EventLog
+
+    fmt: LogFormat = "json" if options.log_format == "json" else "text"
+    return EventLog(sys.stderr, fmt=fmt, quiet=options.quiet)
+
+
+def _prune(directory: str, keep_days: int, log: EventLog) -> None:
+    from bulkupdate.journal_dir import prune
+
+    removed = prune(directory, keep_days)
+    if removed:
+        log.emit(
+            "journals_pruned",
+            directory=directory,
+            keep_days=keep_days,
+            journals=[str(path) for path in removed],
+        )
+
+
+def _note_unfinished(directory: str, mine: str, log: EventLog) -> None:
+    """Runs in the directory this one does not carry on: say so, or they are forgotten."""
+    from bulkupdate.journal_dir import unfinished
+
+    for found in unfinished(directory, besides=mine):
+        log.emit(
+            "unfinished_run_left",
+            journal=str(found.path),
+            status=found.status,
+            updated_at=found.updated_at,
+            resume_command=resume_command(str(found.path)),
+            report_command=shlex.join(["bulkupdate", "report", str(found.path)]),
+        )
 
 
 async def execute(options: RunOptions, durable: Durable, err: TextIO | None = None) -> int:
@@ -96,13 +143,13 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
             journal.finish("interrupted")
             if options.report:
                 write_report_file(journal, options.report)
-            log.emit("run_interrupted", resume_command=_resume_command(journal))
+            log.emit("run_interrupted", resume_command=resume_command(journal.path))
             raise
     if stats is None or interrupted.is_set():
         journal.finish("interrupted")
         if options.report:
             write_report_file(journal, options.report)
-        log.emit("run_interrupted", resume_command=_resume_command(journal))
+        log.emit("run_interrupted", resume_command=resume_command(journal.path))
         return EXIT_INTERRUPTED
     totals = _journal_totals(journal)
     journal.finish("finished", totals.as_dict())
@@ -180,8 +227,8 @@ async def _run_until_signal(
     return stats
 
 
-def _resume_command(journal: Journal) -> str:
-    return shlex.join(["bulkupdate", "resume", journal.path])
+def resume_command(path: str) -> str:
+    return shlex.join(["bulkupdate", "resume", path])
 
 
 async def _stop_on_signal(scope: anyio.CancelScope, interrupted: anyio.Event) -> None:

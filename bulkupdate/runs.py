@@ -3,6 +3,11 @@
 Everything that can be wrong with the settings is found before the first request: the
 spec, the flags, the input files, the API key, the journal. The settings a journal keeps
 (never the API key) are enough to rebuild the run for ``bulkupdate resume``.
+
+A journal belongs to one process at a time: its lock (``journal_lock``) is taken before
+the journal is read for a resume or written, and held until the run closes it. Two
+runs are the same run when they read the same inputs (same bytes) the same way, to send
+the same update to the same server; only the same run is ever resumed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 from bulkupdate.errors import UsageError
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
+from bulkupdate.journal_dir import journal_in
+from bulkupdate.journal_lock import JournalLock
 from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
 from bulkupdate.sources import STDIN, InputFormat
 from bulkupdate.spec import UpdateSpec
@@ -28,6 +35,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
+EXIT_IN_USE = 75  # EX_TEMPFAIL: another process has the journal; cron may try again later
 EXIT_INTERRUPTED = 130
 
 
@@ -46,6 +54,8 @@ class RunOptions:
     dry_run: bool = False
     timeout: float = 60.0
     journal: str | None = None
+    journal_dir: str | None = None
+    keep_days: int | None = None
     force: bool = False
     log_format: str = "text"
     quiet: bool = False
@@ -61,6 +71,26 @@ class RunOptions:
             raise UsageError("--sandbox-config needs --sandbox")
         if self.log_format not in ("text", "json"):
             raise UsageError(f"--log-format must be text or json, got {self.log_format!r}")
+        if self.journal_dir is not None:
+            self._check_journal_dir()
+        elif self.keep_days is not None:
+            raise UsageError("--keep-days goes with --journal-dir: it prunes that directory")
+
+    def _check_journal_dir(self) -> None:
+        if self.journal is not None:
+            raise UsageError("--journal and --journal-dir cannot go together: pick one")
+        if self.force:
+            raise UsageError(
+                "--force goes with --journal PATH: with --journal-dir, changed inputs are "
+                "another run, which gets a journal of its own"
+            )
+        if STDIN in self.inputs.paths:
+            raise UsageError(
+                "--journal-dir needs input files: standard input cannot be read again to "
+                "tell whether a run is the same or to resume it"
+            )
+        if self.keep_days is not None and not self.keep_days >= 0:
+            raise UsageError(f"--keep-days must be 0 or more, got {self.keep_days}")
 
     def resolved_base_url(self) -> str:
         return self.base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
@@ -151,21 +181,30 @@ def fingerprints(inputs: NumberFiles) -> list[InputFingerprint]:
     return found
 
 
-def changed_inputs(settings: dict[str, Any]) -> list[str]:
-    """How each recorded input differs from what is on disk now (empty: unchanged)."""
+def changed_inputs(
+    settings: dict[str, Any], now: list[InputFingerprint] | None = None
+) -> list[str]:
+    """How each recorded input differs from what is on disk now (empty: unchanged).
+
+    ``now`` holds fingerprints already taken, so that no file is read twice.
+    """
+    taken = {found.path: found for found in now or ()}
     problems = []
     for item in settings.get("inputs", []):
         path = item["path"]
         if path == STDIN:
             problems.append("the run read standard input, which cannot be read again")
             continue
-        if not os.path.isfile(path):
+        if path in taken:
+            now_is = taken[path]
+        elif os.path.isfile(path):
+            now_is = InputFingerprint.of(path)
+        else:
             problems.append(f"{path} is gone")
             continue
-        now = InputFingerprint.of(path)
-        if now.size != item["size"]:
-            problems.append(f"{path} was {item['size']:,} bytes and is now {now.size:,}")
-        elif now.sha256 != item["sha256"]:
+        if now_is.size != item["size"]:
+            problems.append(f"{path} was {item['size']:,} bytes and is now {now_is.size:,}")
+        elif now_is.sha256 != item["sha256"]:
             problems.append(f"{path} has the same size but different content")
     return problems
 
@@ -175,48 +214,148 @@ def new_journal_path() -> str:
     return str(Path(RUNS_DIRECTORY) / f"run-{stamp}-{secrets.token_hex(3)}.journal")
 
 
+def run_identity(settings: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same run: inputs (and their bytes), reading, update, server."""
+    return {
+        "request": settings.get("request"),
+        "read": settings.get("read"),
+        "inputs": settings.get("inputs"),
+        "server": [settings.get("base_url"), settings.get("sandbox")],
+    }
+
+
+def other_run(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """How the run ``recorded`` differs from ``now``, leaving aside the inputs' content.
+
+    Another update, other inputs, the same inputs read another way (a region, a column,
+    ids) or another server: any of them makes the recorded run's positions in the input,
+    its jobs and its lost POSTs meaningless for this one.
+    """
+    found = []
+    if recorded.get("request") != now["request"]:
+        found.append("another update")
+    if [item["path"] for item in recorded.get("inputs", [])] != [
+        item["path"] for item in now["inputs"]
+    ]:
+        found.append("other input files")
+    elif recorded.get("read") != now["read"]:
+        found.append("the inputs read with other options")
+    if [recorded.get("base_url"), recorded.get("sandbox")] != [now["base_url"], now["sandbox"]]:
+        found.append("another server")
+    return found
+
+
 @dataclass(slots=True)
 class Durable:
-    """The journal a run writes, and what it resumes from (None for a new run)."""
+    """The journal a run writes, what it resumes from (None for a new run), and its lock."""
 
     journal: Journal
     resume: ResumeState | None
+    lock: JournalLock
+
+    def close(self) -> None:
+        """Close the journal, then let another process have it."""
+        try:
+            self.journal.close()
+        finally:
+            self.lock.release()
 
 
 def start_or_resume(options: RunOptions) -> Durable:
-    """Open the run's journal: a new one, or the unfinished one ``--journal`` names.
+    """Lock and open the run's journal: a new one, or the unfinished one of the same run.
 
-    ``run --journal PATH`` on an unfinished journal of the same inputs and update is a
-    resume, so a nightly cron line can simply be run again.
+    ``--journal PATH`` names the journal; ``--journal-dir DIR`` names the directory, in
+    which the journal's name follows from the run's identity, so the same command line
+    finds the same run night after night and other inputs get a journal of their own.
+    Either way an unfinished journal of the same run is resumed and a finished one is
+    ``AlreadyFinished``; a finished one of another run is refused (exit 2), never
+    reported as done. ``JournalInUse`` if another process has the journal.
     """
-    path = options.journal or new_journal_path()
-    if not os.path.exists(path):
-        journal = Journal.create(path, options.settings(fingerprints(options.inputs)))
-        return Durable(journal, None)
-    journal = Journal.open(path)
+    now = options.settings(fingerprints(options.inputs))
+    if options.journal_dir is not None:
+        path = str(journal_in(options.journal_dir, run_identity(now)))
+    else:
+        path = options.journal or new_journal_path()
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"journal {path}: cannot be created ({exc.strerror})") from exc
+    lock = JournalLock.acquire(path)  # before the journal is read: see journal_lock
+    try:
+        if not os.path.exists(path):
+            return Durable(Journal.create(path, now), None, lock)
+        journal = Journal.open(path)
+        try:
+            resume = _same_run(journal, now, options)
+        except BaseException:
+            journal.close()
+            raise
+        return Durable(journal, resume, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _same_run(journal: Journal, now: dict[str, Any], options: RunOptions) -> ResumeState:
+    """What the locked ``journal`` leaves to do, if it records this same run unfinished."""
     recorded = journal.settings
-    now = options.settings([])
-    # Another update, other inputs, or the same inputs read another way (a region, a
-    # column, ids) would make the recorded positions in the input meaningless.
-    if (
-        recorded.get("request") != now["request"]
-        or recorded.get("read") != now["read"]
-        or [item["path"] for item in recorded.get("inputs", [])] != list(options.inputs.paths)
-    ):
-        journal.close()
+    differences = other_run(recorded, now)
+    if journal.finished:
+        differences = differences or changed_inputs(recorded, _fingerprints_in(now))
+        if differences:
+            raise UsageError(_finished_other_run(journal, differences))
+        raise AlreadyFinished(journal.path)
+    if differences:
         raise UsageError(
-            f"journal {path} records another run (other inputs, another update, or the "
-            "inputs read with other options); give a new --journal path"
+            f"journal {journal.path} records another run ({', '.join(differences)}); "
+            "give a new --journal path"
         )
-    return Durable(journal, pick_up(journal, force=options.force))
+    return pick_up(journal, force=options.force, now=_fingerprints_in(now))
 
 
-def pick_up(journal: Journal, *, force: bool) -> ResumeState:
+def _finished_other_run(journal: Journal, differences: list[str]) -> str:
+    finished_at = journal.meta("finished_at")
+    when = (
+        time.strftime(" %Y-%m-%d %H:%M UTC", time.gmtime(finished_at))
+        if isinstance(finished_at, int | float)
+        else ""
+    )
+    return (
+        f"journal {journal.path} holds a run of different work, finished{when}: "
+        + "; ".join(differences)
+        + ". Nothing was sent. A journal records one run: give a new --journal path, or, "
+        "for a command line that runs again and again (cron), --journal-dir DIR, which "
+        "resumes an unfinished run of the same inputs and update and otherwise starts a "
+        "new journal in DIR"
+    )
+
+
+def _fingerprints_in(settings: dict[str, Any]) -> list[InputFingerprint]:
+    return [
+        InputFingerprint(item["path"], item["size"], item["sha256"]) for item in settings["inputs"]
+    ]
+
+
+def open_locked(path: str) -> tuple[Journal, JournalLock]:
+    """Lock the journal at ``path``, then open it (``bulkupdate resume``)."""
+    if not Path(path).is_file():
+        raise UsageError(f"journal {path}: no such file")
+    lock = JournalLock.acquire(path)
+    try:
+        return Journal.open(path), lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def pick_up(
+    journal: Journal, *, force: bool, now: list[InputFingerprint] | None = None
+) -> ResumeState:
     """What ``journal`` left to do, once its inputs are checked (unless ``force``)."""
     if journal.finished:
         journal.close()
         raise AlreadyFinished(journal.path)
-    problems = changed_inputs(journal.settings)
+    problems = changed_inputs(journal.settings, now)
     if problems and not force:
         journal.close()
         raise UsageError(
@@ -229,7 +368,7 @@ def pick_up(journal: Journal, *, force: bool) -> ResumeState:
 
 
 class AlreadyFinished(UsageError):
-    """The journal records a finished run: there is nothing to resume."""
+    """The journal records a finished run of the same work: there is nothing to resume."""
 
     def __init__(self, path: str) -> None:
         super().__init__(f"the run in {path} has finished; see: bulkupdate status {path}")

@@ -10,17 +10,14 @@ import functools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bulkupdate.journal import Journal
-from tests.processes import SandboxProcess, bulkupdate
+from tests.processes import SandboxProcess, bulkupdate, journal_says, wait_until
 
 NUMBERS = 3_000
 
@@ -54,32 +51,8 @@ def environment() -> dict[str, str]:
     return {**os.environ, "TELNYX_API_KEY": "test-key", "PYTHONUNBUFFERED": "1"}
 
 
-def journal_says(journal: Path, sql: str) -> int:
-    """One number from the journal, read while the run writes it (WAL allows it)."""
-    if not journal.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5) as db:
-            row = db.execute(sql).fetchone()
-    except sqlite3.OperationalError:
-        return 0  # created, schema not written yet
-    return int(row[0] or 0)
-
-
 def reached_in(journal: Path, sql: str, threshold: int) -> bool:
     return journal_says(journal, sql) >= threshold
-
-
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen[Any]) -> bool:
-    """Wait, at most 30 s, until ``condition`` holds or the run ends on its own."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.005)
-    raise AssertionError("the run neither got there nor ended")
 
 
 MOMENTS: list[tuple[str, str, int]] = [

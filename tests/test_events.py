@@ -144,6 +144,33 @@ def test_text_wording_of_a_resumed_run_with_many_inputs() -> None:
     )
 
 
+def test_text_wording_of_what_a_journal_directory_holds() -> None:
+    stream = io.StringIO()
+    log = EventLog(stream, fmt="text", quiet=True)
+    log.emit("journals_pruned", directory="runs", keep_days=30, journals=["runs/a.journal"])
+    log.emit(
+        "unfinished_run_left",
+        journal="runs/b.journal",
+        status="interrupted",
+        updated_at=T0,
+        resume_command="bulkupdate resume runs/b.journal",
+        report_command="bulkupdate report runs/b.journal",
+    )
+    assert unprefixed(stream.getvalue()) == [  # quiet: only what asks for action
+        "another run in this directory is not finished: runs/b.journal (interrupted, last "
+        "written 2023-11-14 22:13 UTC). Unless a process is running it, bulkupdate resume "
+        "runs/b.journal carries it on if its inputs are as they were, and bulkupdate report "
+        "runs/b.journal lists what it left undone"
+    ]
+    stream = io.StringIO()
+    EventLog(stream, fmt="text").emit(
+        "journals_pruned", directory="runs", keep_days=30, journals=["runs/a.journal"]
+    )
+    assert unprefixed(stream.getvalue()) == [
+        "removed 1 journal finished more than 30 days ago from runs"
+    ]
+
+
 def test_text_lists_an_event_it_has_no_wording_for_and_never_raises() -> None:
     stream = io.StringIO()
     log = EventLog(stream, fmt="text")

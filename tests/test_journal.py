@@ -36,6 +36,24 @@ def test_a_new_journal_is_private_and_refuses_to_overwrite(tmp_path: Path) -> No
         Journal.create(path, {})
 
 
+def test_a_journal_is_whole_or_absent(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    draft = tmp_path / "run.journal.draft"
+    draft.write_bytes(b"half a journal, from a creation that was killed")
+    journal = Journal.create(path, {"rate": 1})
+    try:
+        assert journal.settings == {"rate": 1}
+    finally:
+        journal.close()
+    assert not draft.exists()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = Journal.open(path)
+    try:
+        assert again.meta("status") == "running"
+    finally:
+        again.close()
+
+
 def test_opening_something_else_is_a_clear_error(tmp_path: Path) -> None:
     other = tmp_path / "notes.txt"
     other.write_text("hello")
