@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bulkupdate.errors import AuthError, BulkUpdateError, SpecError, UsageError
+from bulkupdate.escaping import printable_lines
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.runs import EXIT_AUTH, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, RunOptions
 from bulkupdate.settings import EngineSettings, OwnershipMode
@@ -271,7 +272,7 @@ def _status(args: argparse.Namespace) -> int:
             sys.stdout.write(orjson.dumps(status_dict(journal)).decode() + "\n")
         else:
             for line in status_lines(journal):
-                print(line)
+                print(line)  # escaped by status_lines
     finally:
         journal.close()
     return EXIT_OK
@@ -290,7 +291,7 @@ def _report(args: argparse.Namespace) -> int:
                 raise UsageError(f"--out {args.out}: cannot be written ({exc.strerror})") from exc
             with out:
                 rows = write_report(journal, out, args.format)
-            print(f"bulkupdate: {rows:,} rows to {args.out}", file=sys.stderr)
+            tell(f"{rows:,} rows to {args.out}")
         else:
             write_report(journal, sys.stdout.buffer, args.format)
             sys.stdout.flush()
@@ -307,22 +308,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = handler(args)
         return code
     except SpecError as exc:
-        print(f"bulkupdate: {exc}", file=sys.stderr)
-        print("bulkupdate: nothing was sent", file=sys.stderr)
+        text = str(exc)
+        tell(f"{text}; nothing was sent" if "\n" not in text else f"{text}\nnothing was sent")
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"bulkupdate: error: {exc}", file=sys.stderr)
+        tell(f"error: {exc}")
         return EXIT_USAGE
     except AuthError as exc:
-        print(
-            f"bulkupdate: the API refused the key ({exc}); check TELNYX_API_KEY and its "
-            "permissions. The run stopped; no number was marked failed that was not tried.",
-            file=sys.stderr,
+        tell(
+            f"the API refused the key ({exc}); check TELNYX_API_KEY and its "
+            "permissions. The run stopped; no number was marked failed that was not tried."
         )
         return EXIT_AUTH
     except BulkUpdateError as exc:
-        print(f"bulkupdate: error: {exc}", file=sys.stderr)
+        tell(f"error: {exc}")
         return EXIT_SOME_FAILED
+
+
+def tell(message: str) -> None:
+    """One message for the person on stderr, its every line escaped and prefixed.
+
+    Messages quote file names, input and the server's answers: whatever control
+    characters they hold are written as escapes, never sent to the terminal.
+    """
+    for line in printable_lines(message).split("\n"):
+        prefix = "bulkupdate: " if not line.startswith("  ") else ""
+        print(f"{prefix}{line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

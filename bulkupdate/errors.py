@@ -40,7 +40,11 @@ class SpecError(UsageError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
-        super().__init__("invalid update spec:\n" + "\n".join(f"  - {p}" for p in self.problems))
+        if len(self.problems) == 1:
+            super().__init__(f"invalid update spec: {self.problems[0]}")
+        else:
+            listed = "\n".join(f"  - {p}" for p in self.problems)
+            super().__init__(f"invalid update spec:\n{listed}")
 
 
 class InputFileError(UsageError):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 import orjson
 
 from bulkupdate.errors import UsageError
+from bulkupdate.escaping import printable_data
 from bulkupdate.sources import GZIP_MAGIC
 
 if TYPE_CHECKING:
@@ -73,8 +74,8 @@ class EventLog:
     """The run's events, as JSON Lines or as text for a person.
 
     ``emit`` never raises for a missing or odd field: a log line is not worth a failed
-    migration. Fields named like credentials are dropped, and values shaped like an API
-    key are redacted.
+    migration. Fields named like credentials are dropped, values shaped like an API key
+    are redacted, and control characters in values are escaped.
     """
 
     def __init__(
@@ -101,8 +102,10 @@ class EventLog:
         """Write one event, if this log's mode shows it."""
         if not self.shows(event):
             return
+        # Values can carry what the input or the server said: escaped, so a log line
+        # cannot be forged or a terminal rewritten (escaping.py).
         clean = {
-            name: _redact(value)
+            name: printable_data(_redact(value))
             for name, value in fields.items()
             if name not in ("ts", "event") and not _SECRET_NAME.search(name)
         }

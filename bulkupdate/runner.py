@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 import anyio
 
 from bulkupdate.errors import BulkUpdateError, UsageError, first_known_error
+from bulkupdate.escaping import printable
 from bulkupdate.journal import Journal
 from bulkupdate.outcomes import Totals
 from bulkupdate.plan import dry_run
@@ -29,6 +30,8 @@ from bulkupdate.runs import (
     RunOptions,
     start_or_resume,
 )
+
+SHOWN = 300  # characters of a server's error detail shown in the summary
 
 if TYPE_CHECKING:
     from bulkupdate.events import EventLog, ProgressDisplay
@@ -228,20 +231,22 @@ def _print_details(
             f"bulkupdate: job cap lowered to {stats.final_job_cap} (other jobs on the account)",
             file=err,
         )
+    # What the server and the input said is shown escaped: it is not ours to trust.
     errors = journal.error_counts()
     if errors:
         print("bulkupdate: failed numbers by error:", file=err)
         for code, detail, pointer, count in errors[:8]:
-            where = f" at {pointer}" if pointer else ""
-            print(f"  {count:,} × {code} {detail}{where}", file=err)
+            where = f" at {printable(pointer, SHOWN)}" if pointer else ""
+            text = printable(f"{code} {detail}", SHOWN)
+            print(f"  {count:,} × {text}{where}", file=err)
     rejected = journal.rejections(5)
     if rejected:
         print("bulkupdate: rejected entries (first shown):", file=err)
         for source, line, raw, reason in rejected:
-            print(f"  {source}:{line}: {reason}: {raw!r}", file=err)
+            print(f"  {printable(source)}:{line}: {printable(reason)}: {raw!r}", file=err)
     if report is not None:
-        print(f"bulkupdate: report {report} ({rows or 0:,} rows)", file=err)
-    print(f"bulkupdate: journal {journal.path}", file=err)
+        print(f"bulkupdate: report {printable(report)} ({rows or 0:,} rows)", file=err)
+    print(f"bulkupdate: journal {printable(journal.path)}", file=err)
 
 
 def write_report_file(journal: Journal, path: str) -> int:

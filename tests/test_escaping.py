@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import doctest
+from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import bulkupdate.escaping as escaping_module
-from bulkupdate.escaping import printable, printable_data, printable_lines, spreadsheet_cell
+from bulkupdate.escaping import (
+    printable,
+    printable_data,
+    printable_json,
+    printable_lines,
+    spreadsheet_cell,
+)
+from bulkupdate.outcomes import Outcome
+from bulkupdate.report import JsonlReport
+from bulkupdate.scan import Rejection
 
 
 def test_the_module_examples_hold() -> None:
@@ -68,3 +79,21 @@ def test_formula_cells_are_neutralised(cell: str) -> None:
 )
 def test_numbers_and_plain_text_stay_as_they_are(cell: str) -> None:
     assert spreadsheet_cell(cell) == cell
+
+
+def test_json_is_escaped_only_when_there_is_something_to_escape() -> None:
+    clean = {"phone_number": "+13125550100", "errors": [], "note": "café"}
+    assert printable_json(clean) == orjson.dumps(clean)
+    for hostile in ("\x1b[2J", "\x7f", "\x9b", "\u2028", "a\\u0041"):
+        written = orjson.loads(printable_json({"input": hostile}))["input"]
+        assert written == printable(hostile)
+
+
+def test_the_library_report_escapes_too(tmp_path: Path) -> None:
+    report = JsonlReport(tmp_path / "report.jsonl")
+    report.record(Outcome.rejected(Rejection("a.txt", 1, "\x1b]0;owned\x07", "not a number")))
+    report.close()
+    text = (tmp_path / "report.jsonl").read_text()
+    assert text.isprintable() is False  # the newline
+    assert text.rstrip("\n").isprintable()
+    assert orjson.loads(text)["input"] == "\\x1b]0;owned\\x07"

@@ -211,6 +211,23 @@ def test_fields_named_like_secrets_never_reach_the_stream(fmt: Any) -> None:
         assert first["headers"] == {"accept": "application/json"}
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_control_characters_in_values_are_escaped(fmt: Any) -> None:
+    stream = io.StringIO()
+    log = EventLog(stream, fmt=fmt, verbose=True, clock=lambda: T0)
+    hostile = "job-\x1b]0;owned\x07\x9b2J\nforged line"
+    log.emit("batch_submitted", job_id=hostile, size=1, attempt=1)
+    log.emit("odd", errors=[{"detail": "\x1b[31mred", "meta": {"\u202e": "x"}}])
+    written = stream.getvalue()
+    assert all(line.isprintable() for line in written.splitlines())
+    assert len(written.splitlines()) == 2  # no line forged
+    if fmt == "json":
+        first = orjson.loads(written.splitlines()[0])
+        assert first["job_id"] == "job-\\x1b]0;owned\\x07\\x9b2J\\nforged line"
+    else:
+        assert "job job-\\x1b]0;owned\\x07\\x9b2J\\nforged line:" in written
+
+
 def test_format_duration_examples_hold() -> None:
     failures, tried = doctest.testmod(events_module)
     assert (tried, failures) == (1, 0)
