@@ -10,10 +10,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bulkupdate.errors import AuthError, BulkUpdateError, SpecError, UsageError
+from bulkupdate.errors import AuthError, BulkUpdateError, ReportNotWritten, SpecError, UsageError
 from bulkupdate.escaping import printable_lines
 from bulkupdate.inputs import NumberFiles
-from bulkupdate.runs import EXIT_AUTH, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, RunOptions
+from bulkupdate.runs import (
+    EXIT_AUTH,
+    EXIT_OK,
+    EXIT_REPORT_NOT_WRITTEN,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    RunOptions,
+)
 from bulkupdate.settings import EngineSettings, OwnershipMode
 from bulkupdate.sources import InputFormat
 from bulkupdate.spec import load_update_spec
@@ -280,11 +287,14 @@ def _status(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from bulkupdate.journal import Journal
+    from bulkupdate.output_paths import check_report_path
     from bulkupdate.review import write_report
 
     journal = Journal.open(args.journal)
     try:
         if args.out:
+            inputs = [str(item.get("path")) for item in journal.settings.get("inputs", [])]
+            check_report_path(args.out, flag="--out", inputs=inputs, journal=[args.journal])
             try:
                 out = open(args.out, "wb")  # noqa: SIM115
             except OSError as exc:
@@ -314,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         tell(f"error: {exc}")
         return EXIT_USAGE
+    except ReportNotWritten as exc:
+        tell(f"error: {exc}")
+        return EXIT_REPORT_NOT_WRITTEN
     except AuthError as exc:
         tell(
             f"the API refused the key ({exc}); check TELNYX_API_KEY and its "

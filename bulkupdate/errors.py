@@ -6,6 +6,7 @@
     ├── UsageError              bad flags or settings; nothing was read or sent (exit 2)
     │   ├── SpecError           the update spec or filters are invalid; lists every problem
     │   └── InputFileError      an input file cannot be opened or read
+    ├── ReportNotWritten        the run ended, its report could not be written (exit 74)
     └── ApiError                the API answered with an error body (status, error objects)
         ├── AuthError           401 or 403: stop the whole run (exit 3)
         ├── NotFoundError       404
@@ -49,6 +50,11 @@ class SpecError(UsageError):
 
 class InputFileError(UsageError):
     """An input file cannot be opened or read."""
+
+
+class ReportNotWritten(BulkUpdateError):
+    """The run ended but its report could not be written (the disk filled, the folder
+    went away); the journal holds everything the report would have."""
 
 
 class ApiError(BulkUpdateError):

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from bulkupdate.errors import BulkUpdateError, UsageError, first_known_error
+from bulkupdate.errors import BulkUpdateError, ReportNotWritten, first_known_error
 from bulkupdate.escaping import printable
 from bulkupdate.journal import Journal
 from bulkupdate.outcomes import Totals
+from bulkupdate.output_paths import check_run_paths
 from bulkupdate.plan import dry_run
 from bulkupdate.runs import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
+    RUNS_DIRECTORY,
     AlreadyFinished,
     Durable,
     RunOptions,
@@ -41,6 +43,14 @@ if TYPE_CHECKING:
 
 def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     """Run ``options`` (or carry on ``resume``) to an exit code."""
+    # Where the run will write is checked before anything is sent: a report path found
+    # bad at the end would come after every number was updated.
+    check_run_paths(
+        inputs=options.inputs.paths,
+        report=options.report,
+        journal=resume.journal.path if resume else options.journal,
+        journal_folder=None if options.dry_run else RUNS_DIRECTORY,
+    )
     if options.dry_run:
         return dry_run(options, sys.stdout)
     options.resolved_api_key()  # a missing key is a usage error before anything starts
@@ -250,12 +260,19 @@ def _print_details(
 
 
 def write_report_file(journal: Journal, path: str) -> int:
-    """Write the journal's per-entry report as JSON Lines; the number of rows."""
+    """Write the journal's per-entry report as JSON Lines; the number of rows.
+
+    The path was checked before the run; if it cannot be written now (the disk filled,
+    the folder went away) the run has still happened: ``ReportNotWritten``, not a
+    usage error, whose exit code promises nothing was sent.
+    """
     from bulkupdate.review import write_report
 
     try:
-        out = open(path, "wb")  # noqa: SIM115
+        with open(path, "wb") as out:
+            return write_report(journal, out, "jsonl")
     except OSError as exc:
-        raise UsageError(f"--report {path}: cannot be written ({exc.strerror})") from exc
-    with out:
-        return write_report(journal, out, "jsonl")
+        raise ReportNotWritten(
+            f"--report {path}: cannot be written ({exc.strerror or exc}); the journal has "
+            f"every entry: bulkupdate report {journal.path} --out FILE"
+        ) from exc

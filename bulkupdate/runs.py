@@ -29,6 +29,7 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_INTERRUPTED = 130
+EXIT_REPORT_NOT_WRITTEN = 74  # sysexits' EX_IOERR: the run happened, its report did not
 
 
 @dataclass(frozen=True, slots=True)
