@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn, cast
 
 from bulkupdate.errors import AuthError, BulkUpdateError, ReportNotWritten, SpecError, UsageError
 from bulkupdate.escaping import printable_lines
@@ -27,13 +28,24 @@ from bulkupdate.spec import load_update_spec
 from bulkupdate.version import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one escaped line on stderr, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        tell(f"error: {message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bulkupdate",
         description="Update phone numbers in bulk through Telnyx's phone-number jobs API.",
     )
     parser.add_argument("--version", action="version", version=f"bulkupdate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+    )
     _add_run(commands)
     _add_resume(commands)
     _add_status(commands)
@@ -94,6 +106,12 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="run against a local sandbox started in-process (no real numbers change)",
     )
     server.add_argument("--sandbox-config", metavar="FILE", help="sandbox settings (TOML)")
+    server.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// --base-url to a host other than this machine "
+        "(the API key then crosses the network unencrypted)",
+    )
     pace = run.add_argument_group("pace")
     pace.add_argument(
         "--rate", type=float, default=20.0, metavar="N", help="requests per second (default: 20)"
@@ -231,6 +249,7 @@ def _run(args: argparse.Namespace) -> int:
         report=args.report,
         sandbox=args.sandbox,
         sandbox_config=args.sandbox_config,
+        allow_insecure_http=args.allow_insecure_http,
         dry_run=args.dry_run,
         timeout=args.timeout,
         journal=args.journal,

@@ -167,7 +167,11 @@ async def _run_until_signal(
                 if options.sandbox and options.log_format == "text" and not options.quiet:
                     print(f"bulkupdate: sandbox serving at {base_url}", file=sys.stderr)
                 async with ApiClient(
-                    api_key, base_url=base_url, rate=options.rate, timeout=options.timeout
+                    api_key,
+                    base_url=base_url,
+                    rate=options.rate,
+                    timeout=options.timeout,
+                    allow_insecure_http=options.allow_insecure_http,
                 ) as client:
                     client.governor.on_throttle = lambda wait, rate: log.emit(
                         "throttled", wait_s=round(wait, 3), rate=round(rate, 2)

@@ -14,10 +14,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import UsageError
+from bulkupdate.escaping import printable
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
-from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
+from bulkupdate.settings import (
+    DEFAULT_BASE_URL,
+    RATE_RANGE,
+    TIMEOUT_RANGE,
+    EngineSettings,
+    OwnershipMode,
+    check_number,
+)
 from bulkupdate.sources import STDIN, InputFormat
 from bulkupdate.spec import UpdateSpec
 
@@ -50,18 +59,28 @@ class RunOptions:
     force: bool = False
     log_format: str = "text"
     quiet: bool = False
+    allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
-        if not self.rate > 0:
-            raise UsageError(f"--rate must be above zero, got {self.rate}")
-        if not self.timeout > 0:
-            raise UsageError(f"--timeout must be above zero, got {self.timeout}")
+        check_number("--rate", self.rate, RATE_RANGE, " requests a second")
+        check_number("--timeout", self.timeout, TIMEOUT_RANGE, " seconds")
         if self.sandbox and self.base_url:
             raise UsageError("--sandbox and --base-url cannot go together: pick one server")
         if self.sandbox_config and not self.sandbox:
             raise UsageError("--sandbox-config needs --sandbox")
         if self.log_format not in ("text", "json"):
             raise UsageError(f"--log-format must be text or json, got {self.log_format!r}")
+        # The journal records these as JSON: undecodable bytes in a name cannot be.
+        named: list[tuple[str, str | None]] = [("input", path) for path in self.inputs.paths]
+        named += [("--column", self.inputs.column), ("--sandbox-config", self.sandbox_config)]
+        for what, text in named:
+            if text is not None and not _is_utf8(text):
+                raise UsageError(f"{what} {printable(text)}: holds bytes that are not UTF-8")
+        if not self.sandbox:  # the key goes there: it must stay private on the way
+            flag = "--base-url" if self.base_url else "TELNYX_BASE_URL"
+            check_base_url(
+                self.resolved_base_url(), allow_insecure_http=self.allow_insecure_http, flag=flag
+            )
 
     def resolved_base_url(self) -> str:
         return self.base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
@@ -72,7 +91,7 @@ class RunOptions:
         key = os.environ.get("TELNYX_API_KEY", "")
         if not key:
             raise UsageError("no API key: set TELNYX_API_KEY (or use --sandbox to try it out)")
-        return key
+        return check_api_key(key)
 
     # -- what a journal keeps ---------------------------------------------------------
 
@@ -98,6 +117,7 @@ class RunOptions:
             "rate": self.rate,
             "timeout": self.timeout,
             "base_url": None if self.sandbox else self.resolved_base_url(),
+            "allow_insecure_http": self.allow_insecure_http,  # consent given for this run
             "sandbox": self.sandbox,
             "sandbox_config": self.sandbox_config,
         }
@@ -129,12 +149,21 @@ class RunOptions:
                 rate=settings["rate"],
                 timeout=settings["timeout"],
                 base_url=settings["base_url"],
+                allow_insecure_http=settings.get("allow_insecure_http", False),
                 sandbox=settings["sandbox"],
                 sandbox_config=settings["sandbox_config"],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"the journal's settings cannot be read ({exc})") from exc
         return replace(options, **overrides)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # argv's undecodable bytes arrive as lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fingerprint(value: InputFingerprint) -> dict[str, Any]:
