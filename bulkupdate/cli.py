@@ -1,21 +1,28 @@
 """The ``bulkupdate`` command: argv → settings → pipeline → exit code.
 
 No business logic lives here. Known errors become one clear line on stderr and an exit
-code (2 usage or spec, 3 authentication); nothing else is caught.
+code (2 usage or spec, 3 authentication, 74 a report not written after the run); a closed
+pipe ends quietly; anything else is a bug, told in one line (``last_resort.py``), exit 70.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
+from bulkupdate.credentials import without_key
 from bulkupdate.errors import AuthError, BulkUpdateError, ReportNotWritten, SpecError, UsageError
 from bulkupdate.escaping import printable_lines
 from bulkupdate.inputs import NumberFiles
+from bulkupdate.last_resort import quiet_closed_stdout, report_bug
 from bulkupdate.runs import (
     EXIT_AUTH,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REPORT_NOT_WRITTEN,
     EXIT_SOME_FAILED,
@@ -355,17 +362,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BulkUpdateError as exc:
         tell(f"error: {exc}")
         return EXIT_SOME_FAILED
+    except BrokenPipeError:
+        quiet_closed_stdout()  # `bulkupdate report RUN | head`: the reader has had enough
+        return EXIT_OK
+    except KeyboardInterrupt:  # outside a run (which handles SIGINT itself)
+        tell("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last resort: a bug, told in one line, never a traceback
+        report_bug(exc, command=args.command, log_format=getattr(args, "log_format", "text"))
+        return EXIT_INTERNAL
 
 
 def tell(message: str) -> None:
     """One message for the person on stderr, its every line escaped and prefixed.
 
     Messages quote file names, input and the server's answers: whatever control
-    characters they hold are written as escapes, never sent to the terminal.
+    characters they hold are written as escapes, never sent to the terminal; and the
+    API key, should anything ever quote it, is not shown.
     """
-    for line in printable_lines(message).split("\n"):
-        prefix = "bulkupdate: " if not line.startswith("  ") else ""
-        print(f"{prefix}{line}", file=sys.stderr)
+    text = without_key(printable_lines(message), os.environ.get("TELNYX_API_KEY"))
+    with contextlib.suppress(OSError):  # stderr is closed: there is no one to tell
+        for line in text.split("\n"):
+            prefix = "bulkupdate: " if not line.startswith("  ") else ""
+            print(f"{prefix}{line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

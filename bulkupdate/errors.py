@@ -16,7 +16,8 @@
     TransportError              the request's outcome is unknown: timeout, reset, refused
     (also a BulkUpdateError)
 
-The CLI maps these branches to exit codes and catches nothing else.
+The CLI maps these branches to exit codes; any other exception is a bug, which it
+reports in one line (exit 70), never as a traceback.
 """
 
 from __future__ import annotations

@@ -94,13 +94,14 @@ class EventLog:
         self.quiet = quiet
         self.verbose = verbose
         self.clock = clock
+        self.stream_closed = False
 
     def __repr__(self) -> str:
         return f"<EventLog fmt={self.fmt} quiet={self.quiet} verbose={self.verbose}>"
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event, if this log's mode shows it."""
-        if not self.shows(event):
+        if self.stream_closed or not self.shows(event):
             return
         # Values can carry what the input or the server said: escaped, so a log line
         # cannot be forged or a terminal rewritten (escaping.py).
@@ -117,10 +118,15 @@ class EventLog:
                 default=str,
                 option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS,
             )
-            self.stream.write(data.decode())
+            text = data.decode()
         else:
-            self.stream.write(f"{TEXT_PREFIX}{format_event(event, clean)}\n")
-        self.stream.flush()
+            text = f"{TEXT_PREFIX}{format_event(event, clean)}\n"
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:
+            # The reader went away (`2>&1 | head`): the run goes on, the journal has it all.
+            self.stream_closed = True
 
     def shows(self, event: str) -> bool:
         if self.quiet:
@@ -191,6 +197,10 @@ def _run_interrupted(f: dict[str, Any]) -> str:
     return f"run interrupted; resume with: {command}" if command else "run interrupted"
 
 
+def _sandbox_serving(f: dict[str, Any]) -> str:
+    return f"sandbox serving at {f['base_url']}"
+
+
 def _batch_submitted(f: dict[str, Any]) -> str:
     return f"job {f['job_id']}: {f['size']:,} numbers submitted (attempt {f['attempt']})"
 
@@ -211,6 +221,7 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
     "throttled": _throttled,
     "run_finished": _run_finished,
     "run_interrupted": _run_interrupted,
+    "sandbox_serving": _sandbox_serving,
     "batch_submitted": _batch_submitted,
     "job_finished": _job_finished,
     "retried": _retried,

@@ -7,6 +7,7 @@ is a job to watch), and the exact command to resume is printed. Exit code 130.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import signal
 import sys
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from bulkupdate.errors import BulkUpdateError, ReportNotWritten, first_known_error
+from bulkupdate.errors import ReportNotWritten, first_known_error
 from bulkupdate.escaping import printable
 from bulkupdate.journal import Journal
 from bulkupdate.outcomes import Totals
@@ -103,12 +104,14 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
             stats = await _run_until_signal(
                 options, durable, stream, api_key, log, bar, interrupted
             )
-        except BulkUpdateError:
-            # A refused key, an API that cannot be reached: the run stops; the journal
-            # holds every step so far, and nothing failed that was not tried.
+        except Exception:
+            # A refused key, an API that cannot be reached, a bug: the run stops; the
+            # journal holds every step so far (each is written before it is taken), and
+            # nothing failed that was not tried. It is left ready to resume.
             journal.finish("interrupted")
             if options.report:
-                write_report_file(journal, options.report)
+                with contextlib.suppress(ReportNotWritten):  # the run's own error matters more
+                    write_report_file(journal, options.report)
             log.emit("run_interrupted", resume_command=_resume_command(journal))
             raise
     if stats is None or interrupted.is_set():
@@ -136,7 +139,8 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
         report=options.report,
     )
     if text and not options.quiet:
-        _print_details(err, journal, stats, options.report, report_rows)
+        with contextlib.suppress(OSError):  # stderr closed: the run's result still stands
+            _print_details(err, journal, stats, options.report, report_rows)
     return code
 
 
@@ -165,7 +169,7 @@ async def _run_until_signal(
             )
             async with server as base_url:
                 if options.sandbox and options.log_format == "text" and not options.quiet:
-                    print(f"bulkupdate: sandbox serving at {base_url}", file=sys.stderr)
+                    log.emit("sandbox_serving", base_url=base_url)
                 async with ApiClient(
                     api_key,
                     base_url=base_url,

@@ -39,6 +39,7 @@ EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_INTERRUPTED = 130
 EXIT_REPORT_NOT_WRITTEN = 74  # sysexits' EX_IOERR: the run happened, its report did not
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in bulkupdate
 
 
 @dataclass(frozen=True, slots=True)
