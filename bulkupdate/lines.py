@@ -2,10 +2,14 @@
 
 A number list is read a line at a time, and a line is only as big as the file says: a
 gzip bomb of zeros, a 1 GB file without a newline or a file of NUL bytes would each be
-one line, held whole. Here a line longer than ``MAX_LINE`` characters is read through in
-pieces instead and comes out as an empty line (so every later line keeps its number);
-where it stood, its first characters and its length are noted in ``long_lines`` for the
-scanner to reject. Compressed input is measured after decompression, like any other.
+one line, held whole. A line longer than ``MAX_LINE`` is never held: it comes out as an
+empty line (so every later line keeps its number), and where it stood, its first
+characters and its length are noted as a ``LongLine`` for the scanner to reject.
+Compressed input is measured after decompression, like any other.
+
+UTF-8 input (nearly all) is guarded below the decoder, in bytes, by ``line_guard.py``.
+``bounded_lines`` does the same for text in other encodings (UTF-16, UTF-32), counting
+characters, with ``readline``'s limit: slower to skip, but they are rare.
 
 CSV adds one more way to grow: a quoted field may span lines, so one record can run on
 to the end of the file (an unclosed quote). ``CsvLines`` counts the characters of the
@@ -40,11 +44,12 @@ class LongLine:
     line: int
     head: str
     length: int
+    unit: str = "bytes"
 
     @property
     def reason(self) -> str:
         return (
-            f"line too long: {self.length:,} characters, more than the {MAX_LINE:,} "
+            f"line too long: {self.length:,} {self.unit}, more than the {MAX_LINE:,} "
             "a line may hold (is this a number list?)"
         )
 
@@ -76,7 +81,7 @@ def _skip_rest(readline: Callable[[int], str], number: int, start: str) -> LongL
         if piece[-1] in _NEWLINES:
             length -= len(piece) - len(piece.rstrip(_NEWLINES))  # the line ending
             break
-    return LongLine(number, start[:HEAD], length)
+    return LongLine(number, start[:HEAD], length, "characters")
 
 
 class RecordTooLong(ValueError):

@@ -11,12 +11,11 @@ import gzip
 import itertools
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from bulkupdate.dedupe import SeenSet
-from bulkupdate.lines import LongLine, bounded_lines
+from bulkupdate.lines import LongLine
 from bulkupdate.normalise import Normaliser, Rejected, is_id_text
 from bulkupdate.sources import (
     STDIN,
@@ -127,14 +126,13 @@ class Scanner:
         chunk = Chunk()
         size = self.chunk_size
         done_before = self.bytes_read
-        long_lines: list[LongLine] = []  # filled by bounded_lines as it skips them
+        long_lines: list[LongLine] = []  # noted by the reader as it leaves them out
         try:
-            with open_text(path) as stream:
-                position = _byte_position(stream)
-                lines = bounded_lines(stream, long_lines)
-                first = next(lines, "")
+            with open_text(path) as opened:
+                position, long_lines = opened.position, opened.long_lines
+                first = next(opened.lines, "")
                 fmt = self.input_format or detect_format(path, first)
-                lines = itertools.chain((first,), lines)
+                lines = itertools.chain((first,), opened.lines)
                 if fmt is InputFormat.TEXT and self.column is None:
                     for line, text in _text_lines(lines):
                         if long_lines:
@@ -175,13 +173,14 @@ class Scanner:
 
         The scan would find out too, but only once the files before it were sent.
         """
+        if not os.path.isfile(path):
+            return  # a pipe or a device: what is read now would be missing from the run
         try:
-            with open_text(path) as stream:
-                lines = bounded_lines(stream, [])
-                first = next(lines, "")
+            with open_text(path) as opened:
+                first = next(opened.lines, "")
                 fmt = self.input_format or detect_format(path, first)
                 if fmt in (InputFormat.CSV, InputFormat.TSV):
-                    chained = itertools.chain((first,), lines)
+                    chained = itertools.chain((first,), opened.lines)
                     next(_records(chained, fmt, display_name(path), self.column), None)
         except _READ_ERRORS:
             pass  # the scan reports it, with the line it stopped at
@@ -261,21 +260,6 @@ def _file_size(path: str) -> int:
         return 0 if path == STDIN else os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _byte_position(stream: TextIO) -> Callable[[], int]:
-    """How far into the file on disk the reader is (compressed bytes for gzip)."""
-    binary = getattr(stream, "buffer", None)
-    binary = getattr(binary, "fileobj", binary)  # through a GzipFile to its file
-    tell = getattr(binary, "tell", None)
-
-    def position() -> int:
-        try:
-            return int(tell()) if tell is not None else 0
-        except (OSError, ValueError):
-            return 0
-
-    return position
 
 
 def _text_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:

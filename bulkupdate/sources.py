@@ -16,20 +16,22 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import IO, TextIO, cast
+from typing import IO, cast
 
 import orjson
 
 from bulkupdate.errors import InputFileError
 from bulkupdate.escaping import printable
-from bulkupdate.lines import CsvLines, RecordTooLong
+from bulkupdate.line_guard import LineGuard
+from bulkupdate.lines import MAX_LINE, CsvLines, LongLine, RecordTooLong, bounded_lines
 
 GZIP_MAGIC = b"\x1f\x8b"
 STDIN = "-"
+UTF8 = "utf-8-sig"  # UTF-8 that drops a byte-order mark, as Windows editors write one
 # Byte-order marks of the encodings other than UTF-8 that a number list may come in
 # (Excel's "Unicode text" is UTF-16). UTF-32's come first: they start with UTF-16's.
 _BOMS = (
@@ -96,13 +98,22 @@ def check_readable(path: str) -> None:
         raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
+@dataclass(slots=True)
+class TextInput:
+    """An input opened for reading: its lines, the long ones left out, and how far in."""
+
+    lines: Iterator[str]  # none longer than lines.MAX_LINE; a long one comes out empty
+    long_lines: list[LongLine]  # the lines left out so far, for the reader to reject
+    position: Callable[[], int]  # bytes read of the file on disk (compressed, for gzip)
+
+
 @contextmanager
-def open_text(path: str) -> Iterator[TextIO]:
+def open_text(path: str) -> Iterator[TextInput]:
     """Open ``path`` (or stdin) as text, decompressing gzip when the magic bytes say so.
 
     UTF-8, or UTF-16/UTF-32 when a byte-order mark says so. Undecodable bytes become
-    U+FFFD so the line is rejected rather than the file. Read it through
-    ``lines.bounded_lines``: a line is as long as the file makes it.
+    U+FFFD so the line is rejected rather than the file. No line is held longer than
+    ``lines.MAX_LINE``, whatever the file holds.
     """
     try:
         raw = sys.stdin.buffer if path == STDIN else open(path, "rb")  # noqa: SIM115
@@ -113,15 +124,32 @@ def open_text(path: str) -> Iterator[TextIO]:
     binary: IO[bytes] = buffered
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         binary = cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
-    text = io.TextIOWrapper(binary, encoding=_encoding(binary), errors="replace", newline="")
+    encoding = _encoding(binary)
+    long_lines: list[LongLine] = []
+    guarded: IO[bytes] = binary
+    if encoding == UTF8:
+        guarded = io.BufferedReader(LineGuard(binary, long_lines), buffer_size=MAX_LINE)
+    text = io.TextIOWrapper(guarded, encoding=encoding, errors="replace", newline="")
+    lines = text if encoding == UTF8 else bounded_lines(text, long_lines)
     try:
-        yield text
+        yield TextInput(lines, long_lines, _position(buffered))
     finally:
         if path == STDIN:
             text.detach()  # leave the process's stdin open
         else:
             text.close()
-            buffered.close()  # GzipFile does not close the file it was handed
+            binary.close()  # the guard does not close what it reads
+            buffered.close()  # nor does GzipFile
+
+
+def _position(buffered: IO[bytes]) -> Callable[[], int]:
+    def position() -> int:
+        try:
+            return buffered.tell()
+        except (OSError, ValueError):
+            return 0  # a pipe has no position
+
+    return position
 
 
 def _encoding(binary: IO[bytes]) -> str:
@@ -130,7 +158,7 @@ def _encoding(binary: IO[bytes]) -> str:
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding
-    return "utf-8-sig"  # utf-8 that drops a byte-order mark, as Windows editors write one
+    return UTF8
 
 
 def detect_format(path: str, first_line: str) -> InputFormat:

@@ -8,10 +8,14 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import bulkupdate.line_guard as line_guard_module
 import bulkupdate.lines as lines_module
 from bulkupdate.errors import InputFileError
 from bulkupdate.inputs import NumberFiles
+from bulkupdate.line_guard import LineGuard
 from bulkupdate.lines import MAX_LINE, CsvLines, LongLine, RecordTooLong, bounded_lines
 from bulkupdate.normalise import MAX_ID_DIGITS, Normaliser, Rejected
 from bulkupdate.scan import Chunk, Scanner
@@ -33,6 +37,65 @@ def scan(path: Path, **options: object) -> tuple[list[str], Chunk]:
 
 def test_the_module_examples_hold() -> None:
     assert doctest.testmod(lines_module).failed == 0
+    assert doctest.testmod(line_guard_module).failed == 0
+
+
+def guarded(data: bytes, limit: int) -> tuple[list[str], list[LongLine]]:
+    long_lines: list[LongLine] = []
+    reader = io.BufferedReader(LineGuard(io.BytesIO(data), long_lines, limit=limit))
+    text = io.TextIOWrapper(reader, encoding="utf-8", newline="")
+    return list(text), long_lines
+
+
+LINE = st.lists(st.sampled_from(["a", "b", "é"]), max_size=14).map("".join)
+BREAK = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@given(st.lists(st.tuples(LINE, BREAK), max_size=12), LINE)
+def test_the_guard_passes_short_lines_and_blanks_long_ones(
+    lines: list[tuple[str, str]], last: str
+) -> None:
+    limit = 8  # bytes; blocks are as big, so lines fall across them every way
+    data = ("".join(line + end for line, end in lines) + last).encode()
+    got, long_lines = guarded(data, limit)
+    # What a text reader makes of the original, long lines blanked.
+    expected, noted = [], []
+    plain = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    for number, line in enumerate(plain, 1):
+        content = line.rstrip("\r\n")
+        if len(content.encode()) > limit:
+            noted.append((number, len(content.encode())))
+            if len(line) > len(content):
+                expected.append(" " + line[len(content) :])
+        else:
+            expected.append(line)
+    assert got == expected
+    assert [(long.line, long.length) for long in long_lines] == noted
+
+
+def test_a_line_break_split_across_blocks_counts_once() -> None:
+    # \r ends one block, \n starts the next: one break, as a text reader counts it.
+    got, long_lines = guarded(b"abcdefg\r\n" + b"x" * 20 + b"\nok\n", limit=8)
+    assert got == ["abcdefg\r\n", " \n", "ok\n"]
+    assert [(long.line, long.length) for long in long_lines] == [(2, 20)]
+
+
+def test_skipping_a_long_line_decodes_none_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[int] = []
+    real = io.TextIOWrapper
+
+    class Counting(io.BufferedReader):
+        def read1(self, size: int = -1) -> bytes:
+            data = super().read1(size)
+            decoded.append(len(data))
+            return data
+
+    long_lines: list[LongLine] = []
+    data = b"+13125550100\n" + b"9" * (50 * MAX_LINE) + b"\n+13125550101\n"
+    reader = Counting(LineGuard(io.BytesIO(data), long_lines))
+    lines = [line.strip() for line in real(reader, encoding="utf-8", newline="")]
+    assert lines == ["+13125550100", "", "+13125550101"]
+    assert sum(decoded) < 100  # the long line never reached the decoder
 
 
 def test_a_long_line_comes_out_empty_and_is_noted_with_its_number() -> None:
@@ -40,7 +103,7 @@ def test_a_long_line_comes_out_empty_and_is_noted_with_its_number() -> None:
     data = "a\n" + "x" * (MAX_LINE + 5) + "\r\nb\r\n"
     got = list(bounded_lines(text(data), long_lines, limit=MAX_LINE))
     assert got == ["a\n", "\n", "b\r\n"]
-    assert long_lines == [LongLine(2, "x" * 100, MAX_LINE + 5)]
+    assert long_lines == [LongLine(2, "x" * 100, MAX_LINE + 5, "characters")]
 
 
 def test_a_line_of_exactly_the_limit_is_read_whole() -> None:
@@ -87,7 +150,7 @@ def test_a_long_line_is_rejected_where_it_stands_and_reading_goes_on(tmp_path: P
     assert values == ["+13127367254", "+13127367255"]
     (rejection,) = chunk.rejections
     assert rejection.line == 2
-    assert f"{MAX_LINE * 3:,} characters" in rejection.reason
+    assert f"{MAX_LINE * 3:,} bytes" in rejection.reason
     assert rejection.raw.startswith("777")
 
 
@@ -111,7 +174,7 @@ def test_a_gzip_bomb_is_one_long_line(tmp_path: Path) -> None:
     values, chunk = scan(path)
     assert values == ["+13127367254"]
     assert chunk.rejections[0].line == 1
-    assert f"{4 * MAX_LINE:,} characters" in chunk.rejections[0].reason
+    assert f"{4 * MAX_LINE:,} bytes" in chunk.rejections[0].reason
 
 
 def test_an_unclosed_csv_quote_is_one_rejected_record_and_reading_goes_on(
