@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import time
 import zlib
@@ -394,12 +395,13 @@ def count_lines(paths: Sequence[str]) -> int | None:
     """An estimate of the entries in ``paths`` for the progress bar: their line count.
 
     Counts newline bytes 1 MiB at a time, through gzip when the content starts with its
-    magic bytes; a last line without a newline counts. None when a path is ``-`` (stdin
-    cannot be read twice) or a file cannot be read: the scanner reports that properly.
+    magic bytes; a last line without a newline counts. None when a path is ``-`` or a
+    pipe (they cannot be read twice: counting would leave the run nothing) or a file
+    cannot be read: the scanner reports that properly.
     """
     total = 0
     for path in paths:
-        if path == "-":
+        if path == "-" or not os.path.isfile(path):
             return None
         try:
             total += _count_file(path)

@@ -172,11 +172,12 @@ def _fingerprint(value: InputFingerprint) -> dict[str, Any]:
 
 
 def fingerprints(inputs: NumberFiles) -> list[InputFingerprint]:
-    """What each input is now; stdin has no fingerprint (it cannot be read again)."""
+    """What each input is now; stdin and pipes have none: reading them to hash them
+    would leave nothing for the run (``<(zcat numbers.gz)`` is a pipe)."""
     found = []
     for path in inputs.paths:
-        if path == STDIN:
-            found.append(InputFingerprint(STDIN, -1, ""))
+        if path == STDIN or not os.path.isfile(path):
+            found.append(InputFingerprint(path, -1, ""))
         else:
             found.append(InputFingerprint.of(path))
     return found
@@ -189,6 +190,9 @@ def changed_inputs(settings: dict[str, Any]) -> list[str]:
         path = item["path"]
         if path == STDIN:
             problems.append("the run read standard input, which cannot be read again")
+            continue
+        if item["size"] == -1:
+            problems.append(f"the run read {path}, a pipe, which cannot be read again")
             continue
         if not os.path.isfile(path):
             problems.append(f"{path} is gone")

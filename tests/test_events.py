@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import gzip
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -363,3 +364,11 @@ def test_count_lines_is_unknown_for_stdin_and_unreadable_files(tmp_path: Path) -
     assert count_lines([str(tmp_path / "missing.txt")]) is None
     assert count_lines([str(truncated)]) is None
     assert count_lines([]) == 0
+
+
+def test_count_lines_leaves_a_pipe_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "numbers.fifo"
+    os.mkfifo(fifo)
+    # Opening a FIFO for reading would block until a writer came: not opening it at all
+    # is what keeps its numbers for the run.
+    assert count_lines([str(fifo)]) is None
