@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
+from bulkupdate.embedded import sandbox_config
 from bulkupdate.errors import ReportNotWritten, first_known_error
 from bulkupdate.escaping import printable
 from bulkupdate.journal import Journal
@@ -52,6 +53,8 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
         journal=resume.journal.path if resume else options.journal,
         journal_folder=None if options.dry_run else RUNS_DIRECTORY,
     )
+    if options.sandbox:
+        sandbox_config(options.sandbox_config)  # a bad settings file, before any journal
     if options.dry_run:
         return dry_run(options, sys.stdout)
     options.resolved_api_key()  # a missing key is a usage error before anything starts

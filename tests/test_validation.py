@@ -16,6 +16,7 @@ from bulkupdate.credentials import check_api_key, check_base_url, is_loopback, w
 from bulkupdate.errors import SpecError, UsageError
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.runs import RunOptions, fingerprints
+from bulkupdate.sandbox import SandboxConfig
 from bulkupdate.settings import EngineSettings
 from bulkupdate.spec import load_update_spec
 from bulkupdate.spec_files import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, read_spec_file
@@ -232,3 +233,12 @@ def test_names_with_undecodable_bytes_are_refused_before_the_journal(tmp_path: P
     spec = load_update_spec(sets=["tags=a"])
     with pytest.raises(UsageError, match=r"input .*\\udcff\.txt: holds bytes that are not UTF-8"):
         RunOptions(NumberFiles(str(odd)), spec, EngineSettings(), sandbox=True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("op_ms", float("inf")), ("op_ms", 1e308), ("job_ttl", float("nan")), ("rate", 1e300)],
+)
+def test_sandbox_settings_from_a_file_must_be_sane_numbers(setting: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{setting} must be a number no larger than"):
+        SandboxConfig(**{setting: value})  # type: ignore[arg-type]
