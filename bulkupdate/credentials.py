@@ -16,12 +16,16 @@ that is refused for any host that is not this machine, unless the user says
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from bulkupdate.errors import UsageError
 
 MAX_KEY_LENGTH = 1024  # Telnyx keys are under 100 characters
 REDACTED = "[redacted]"
+# Text shaped like a Telnyx v2 API key ("KEY" and a long base62 tail) or a bearer header,
+# wherever it turns up: a resume command built from argv, a key pasted into the input.
+KEY_SHAPED = re.compile(r"\bKEY[0-9A-Za-z_-]{16,}|\b[Bb]earer\s+\S+")
 
 
 def check_api_key(key: str, *, source: str = "TELNYX_API_KEY") -> str:
@@ -91,6 +95,11 @@ def without_key(text: str, key: str | None) -> str:
     if key and len(key) >= 4 and key in text:
         return text.replace(key, REDACTED)
     return text
+
+
+def without_keys(text: str) -> str:
+    """``text`` with anything shaped like an API key or a bearer header redacted."""
+    return KEY_SHAPED.sub(REDACTED, text) if "KEY" in text or "earer" in text else text
 
 
 def _what(char: str) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 import orjson
 
+from bulkupdate.credentials import without_keys
 from bulkupdate.errors import UsageError
 from bulkupdate.escaping import printable_data
 from bulkupdate.sources import GZIP_MAGIC
@@ -57,10 +58,6 @@ _SECRET_NAME = re.compile(
     r"api_?key|token|authori[sz]ation|secret|passw(?:or)?d|credential|(?:^|_)(?:key|auth)(?:_|$)",
     re.IGNORECASE,
 )
-# Values shaped like a Telnyx v2 API key ("KEY" and a long base62 tail) or a bearer
-# header, wherever they turn up (a resume command built from argv, say).
-_SECRET_VALUE = re.compile(r"\bKEY[0-9A-Za-z_-]{16,}|\b[Bb]earer\s+\S+")
-REDACTED = "[redacted]"
 TEXT_PREFIX = "bulkupdate: "  # every line the command writes for a person starts so
 
 READ_CHUNK = 1 << 20  # count_lines reads 1 MiB at a time
@@ -231,7 +228,7 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
+        return without_keys(value)
     if isinstance(value, dict):
         return {
             name: _redact(item)

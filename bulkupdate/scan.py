@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from bulkupdate.credentials import without_keys
 from bulkupdate.dedupe import SeenSet
 from bulkupdate.lines import LongLine
 from bulkupdate.normalise import Normaliser, Rejected, is_id_text
@@ -45,6 +46,9 @@ class Rejection:
 
     @classmethod
     def of(cls, source: str, line: int, raw: str, reason: str) -> Rejection:
+        # An API key pasted into a number list is no number: it goes no further than here
+        # (not to the journal, a report or a message).
+        raw = without_keys(raw)
         if len(raw) > RAW_TEXT_LIMIT:
             raw = raw[: RAW_TEXT_LIMIT - 1] + "…"
         return cls(source, line, raw, reason)

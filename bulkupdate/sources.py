@@ -12,9 +12,11 @@ Nothing here holds a whole file: records stream out one at a time, and the scann
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -92,6 +94,13 @@ def check_readable(path: str) -> None:
     if os.path.isdir(path):
         raise InputFileError(f"{path}: is a directory, not a number list")
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            # A named pipe opened and closed here would leave its writer writing to no
+            # one; whether it can be read is all there is to check.
+            if not os.access(path, os.R_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+            return
         with open(path, "rb"):
             pass
     except OSError as exc:
