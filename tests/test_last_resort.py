@@ -105,27 +105,6 @@ def test_a_bug_mid_run_leaves_the_journal_resumable(
     assert sandbox.stats()["numbers"]["reapplied_after_success"] == 0
 
 
-def test_a_closed_pipe_ends_the_report_quietly(numbers: Path, tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path / "run.journal", {})
-    journal.read([f"+1312{2_000_000 + n:07d}" for n in range(50_000)], [], [])
-    journal.close()
-    for command in ("report", "status"):
-        # `bulkupdate report RUN | head -1`, with the pipe closed after one line
-        with subprocess.Popen(
-            bulkupdate(command, str(tmp_path / "run.journal")),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        ) as process:
-            assert process.stdout is not None
-            assert process.stderr is not None
-            process.stdout.readline()
-            process.stdout.close()
-            err = process.stderr.read()
-            code = process.wait(timeout=30)
-        assert code == 0
-        assert err == b""
-
-
 def test_an_event_log_whose_reader_went_away_lets_the_run_go_on() -> None:
     class Gone:
         def write(self, text: str) -> int:
