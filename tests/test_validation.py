@@ -242,3 +242,12 @@ def test_names_with_undecodable_bytes_are_refused_before_the_journal(tmp_path: P
 def test_sandbox_settings_from_a_file_must_be_sane_numbers(setting: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"{setting} must be a number no larger than"):
         SandboxConfig(**{setting: value})  # type: ignore[arg-type]
+
+
+async def test_the_key_is_in_no_repr() -> None:
+    updater = BulkUpdater(KEY)
+    client = ApiClient(KEY)
+    assert KEY not in repr(updater)
+    assert KEY not in repr(client)
+    async with updater:
+        assert KEY not in repr(updater)

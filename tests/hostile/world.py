@@ -80,6 +80,11 @@ class World:
             **options,  # type: ignore[arg-type]
         )
 
+    def dry(self, *args: str, **options: object) -> Outcome:
+        """``bulkupdate run ARGS --dry-run``: the same reading, checking and batching, with
+        the plan on stdout and nothing sent (quicker, where a case needs no requests)."""
+        return self.run("run", *args, "--set", "tags=hostile", "--dry-run", **options)  # type: ignore[arg-type]
+
     def run(
         self,
         *args: str,
