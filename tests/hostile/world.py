@@ -9,7 +9,7 @@ against a server in another process, and then holds the outcome to the same prom
 - the server's request count (0 when the command refused before sending);
 - every file that was there before is unchanged (byte for byte; files over 4 MiB, which
   the suite makes only to be read, by size, inode and change time: any write moves it);
-- the child's peak memory stays under ``PEAK_MB``.
+- the command's own peak memory (see ``LAUNCHER``) stays under ``PEAK_MB``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -170,6 +171,21 @@ def _files(folder: Path) -> Iterator[str]:
             yield str(Path(root, name).relative_to(folder))
 
 
+# Linux counts a child's memory at fork (a copy of its parent's) in its peak RSS, so a
+# child forked from pytest would report pytest's size. This launcher, a fresh interpreter
+# of a few MB, starts the command itself and reports the command's own peak.
+LAUNCHER = """
+import os, sys
+report, argv = sys.argv[1], sys.argv[2:]
+pid = os.posix_spawn(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as file:
+    file.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_command(
     args: list[str],
     *,
@@ -177,25 +193,27 @@ def run_command(
     env: Mapping[str, str],
     stdin: bytes | Iterable[bytes] | None = None,
 ) -> Outcome:
-    """``python -m bulkupdate ARGS`` in a child; its exit code, output and peak RSS.
-
-    The child is reaped with ``wait4``, which gives its own resource usage (not the
-    largest of every child so far, as ``RUSAGE_CHILDREN`` would).
-    """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """``python -m bulkupdate ARGS`` in a child; its exit code, output and peak RSS."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile() as peak,
+    ):
         feeding = stdin is not None and not isinstance(stdin, bytes)
         stdin_file: IO[bytes] | int = subprocess.DEVNULL
         if isinstance(stdin, bytes):
             stdin_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
             stdin_file.write(stdin)
             stdin_file.seek(0)
+        command = [sys.executable, "-m", "bulkupdate", *args]
         process = subprocess.Popen(
-            [sys.executable, "-m", "bulkupdate", *args],
+            [sys.executable, "-S", "-c", LAUNCHER, peak.name, *command],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE if feeding else stdin_file,
             stdout=out,
             stderr=err,
+            start_new_session=True,  # so a timeout stops the command with its launcher
         )
         feeder = None
         if feeding:
@@ -203,24 +221,24 @@ def run_command(
             assert stdin is not None
             feeder = threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True)
             feeder.start()
-        timer = threading.Timer(TIMEOUT, process.kill)
-        timer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
         finally:
-            timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if feeder is not None:
-            feeder.join(timeout=10)
-        if not isinstance(stdin_file, int):
-            stdin_file.close()
+            if feeder is not None:
+                feeder.join(timeout=10)
+            if not isinstance(stdin_file, int):
+                stdin_file.close()
         out.seek(0)
         err.seek(0)
         return Outcome(
             process.returncode,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
-            usage.ru_maxrss / 1024,
+            int(Path(peak.name).read_text() or 0) / 1024,
         )
 
 
