@@ -19,14 +19,7 @@ from bulkupdate.errors import UsageError
 from bulkupdate.escaping import printable
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
-from bulkupdate.settings import (
-    DEFAULT_BASE_URL,
-    RATE_RANGE,
-    TIMEOUT_RANGE,
-    EngineSettings,
-    OwnershipMode,
-    check_number,
-)
+from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
 from bulkupdate.sources import STDIN, InputFormat
 from bulkupdate.spec import UpdateSpec
 
@@ -63,8 +56,7 @@ class RunOptions:
     allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
-        check_number("--rate", self.rate, RATE_RANGE, " requests a second")
-        check_number("--timeout", self.timeout, TIMEOUT_RANGE, " seconds")
+        check_pace(self.rate, self.timeout)
         if self.sandbox and self.base_url:
             raise UsageError("--sandbox and --base-url cannot go together: pick one server")
         if self.sandbox_config and not self.sandbox:

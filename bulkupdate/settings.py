@@ -48,6 +48,13 @@ class OwnershipMode(StrEnum):
     INVENTORY = "inventory"
 
 
+def check_pace(rate: object, timeout: object, *, prefix: str = "--") -> None:
+    """Raise ``UsageError`` unless the request rate and timeout are sane; ``prefix``
+    names them as flags (``--rate``) or, empty, as the library's arguments."""
+    check_number(f"{prefix}rate", rate, RATE_RANGE, " requests a second")
+    check_number(f"{prefix}timeout", timeout, TIMEOUT_RANGE, " seconds")
+
+
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     """How hard the engine may push; validated when built."""

@@ -31,14 +31,7 @@ from bulkupdate.inputs import NumberFiles, open_input
 from bulkupdate.ledger import Progress
 from bulkupdate.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
 from bulkupdate.pipeline import EngineStats, run_engine
-from bulkupdate.settings import (
-    DEFAULT_BASE_URL,
-    RATE_RANGE,
-    TIMEOUT_RANGE,
-    EngineSettings,
-    OwnershipMode,
-    check_number,
-)
+from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
 from bulkupdate.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
 
 NumbersInput = NumberFiles | Iterable[str] | AsyncIterable[str]
@@ -88,8 +81,7 @@ class BulkUpdater:
         if not key:
             raise UsageError("no API key: pass api_key= or set TELNYX_API_KEY")
         check_api_key(key, source="api_key" if api_key is not None else "TELNYX_API_KEY")
-        check_number("rate", rate, RATE_RANGE, " requests a second")
-        check_number("timeout", timeout, TIMEOUT_RANGE, " seconds")
+        check_pace(rate, timeout, prefix="")
         self._api_key = key
         self.base_url = base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
         check_base_url(self.base_url, allow_insecure_http=allow_insecure_http, flag="base_url")
