@@ -1,21 +1,39 @@
 """The ``bulkupdate`` command: argv → settings → pipeline → exit code.
 
 No business logic lives here. Known errors become one clear line on stderr and an exit
-code (2 usage or spec, 3 authentication, 75 journal in use); nothing else is caught.
+code (2 usage or spec, 3 authentication, 74 a report not written after the run, 75
+journal in use); a closed pipe ends quietly; anything else is a bug, told in one line
+(``last_resort.py``), exit 70.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn, cast
 
-from bulkupdate.errors import AuthError, BulkUpdateError, JournalInUse, SpecError, UsageError
+from bulkupdate.credentials import without_key
+from bulkupdate.errors import (
+    AuthError,
+    BulkUpdateError,
+    JournalInUse,
+    ReportNotWritten,
+    SpecError,
+    UsageError,
+)
+from bulkupdate.escaping import printable_lines
 from bulkupdate.inputs import NumberFiles
+from bulkupdate.last_resort import quiet_closed_stdout, report_bug
 from bulkupdate.runs import (
     EXIT_AUTH,
     EXIT_IN_USE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_REPORT_NOT_WRITTEN,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     RunOptions,
@@ -26,13 +44,24 @@ from bulkupdate.spec import load_update_spec
 from bulkupdate.version import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one escaped line on stderr, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        tell(f"error: {message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bulkupdate",
         description="Update phone numbers in bulk through Telnyx's phone-number jobs API.",
     )
     parser.add_argument("--version", action="version", version=f"bulkupdate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+    )
     _add_run(commands)
     _add_resume(commands)
     _add_status(commands)
@@ -93,6 +122,12 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="run against a local sandbox started in-process (no real numbers change)",
     )
     server.add_argument("--sandbox-config", metavar="FILE", help="sandbox settings (TOML)")
+    server.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// --base-url to a host other than this machine "
+        "(the API key then crosses the network unencrypted)",
+    )
     pace = run.add_argument_group("pace")
     pace.add_argument(
         "--rate", type=float, default=20.0, metavar="N", help="requests per second (default: 20)"
@@ -243,6 +278,7 @@ def _run(args: argparse.Namespace) -> int:
         report=args.report,
         sandbox=args.sandbox,
         sandbox_config=args.sandbox_config,
+        allow_insecure_http=args.allow_insecure_http,
         dry_run=args.dry_run,
         timeout=args.timeout,
         journal=args.journal,
@@ -293,7 +329,7 @@ def _status(args: argparse.Namespace) -> int:
             sys.stdout.write(orjson.dumps(status_dict(journal)).decode() + "\n")
         else:
             for line in status_lines(journal):
-                print(line)
+                print(line)  # escaped by status_lines
     finally:
         journal.close()
     return EXIT_OK
@@ -301,18 +337,21 @@ def _status(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from bulkupdate.journal import Journal
+    from bulkupdate.output_paths import check_report_path
     from bulkupdate.review import write_report
 
     journal = Journal.open(args.journal)
     try:
         if args.out:
+            inputs = [str(item.get("path")) for item in journal.settings.get("inputs", [])]
+            check_report_path(args.out, flag="--out", inputs=inputs, journal=[args.journal])
             try:
                 out = open(args.out, "wb")  # noqa: SIM115
             except OSError as exc:
                 raise UsageError(f"--out {args.out}: cannot be written ({exc.strerror})") from exc
             with out:
                 rows = write_report(journal, out, args.format)
-            print(f"bulkupdate: {rows:,} rows to {args.out}", file=sys.stderr)
+            tell(f"{rows:,} rows to {args.out}")
         else:
             write_report(journal, sys.stdout.buffer, args.format)
             sys.stdout.flush()
@@ -329,25 +368,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = handler(args)
         return code
     except SpecError as exc:
-        print(f"bulkupdate: {exc}", file=sys.stderr)
-        print("bulkupdate: nothing was sent", file=sys.stderr)
+        text = str(exc)
+        tell(f"{text}; nothing was sent" if "\n" not in text else f"{text}\nnothing was sent")
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"bulkupdate: error: {exc}", file=sys.stderr)
+        tell(f"error: {exc}")
         return EXIT_USAGE
     except JournalInUse as exc:
-        print(f"bulkupdate: {exc}", file=sys.stderr)
+        tell(str(exc))
         return EXIT_IN_USE
+    except ReportNotWritten as exc:
+        tell(f"error: {exc}")
+        return EXIT_REPORT_NOT_WRITTEN
     except AuthError as exc:
-        print(
-            f"bulkupdate: the API refused the key ({exc}); check TELNYX_API_KEY and its "
-            "permissions. The run stopped; no number was marked failed that was not tried.",
-            file=sys.stderr,
+        tell(
+            f"the API refused the key ({exc}); check TELNYX_API_KEY and its "
+            "permissions. The run stopped; no number was marked failed that was not tried."
         )
         return EXIT_AUTH
     except BulkUpdateError as exc:
-        print(f"bulkupdate: error: {exc}", file=sys.stderr)
+        tell(f"error: {exc}")
         return EXIT_SOME_FAILED
+    except BrokenPipeError:
+        quiet_closed_stdout()  # `bulkupdate report RUN | head`: the reader has had enough
+        return EXIT_OK
+    except KeyboardInterrupt:  # outside a run (which handles SIGINT itself)
+        tell("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last resort: a bug, told in one line, never a traceback
+        report_bug(exc, command=args.command, log_format=getattr(args, "log_format", "text"))
+        return EXIT_INTERNAL
+
+
+def tell(message: str) -> None:
+    """One message for the person on stderr, its every line escaped and prefixed.
+
+    Messages quote file names, input and the server's answers: whatever control
+    characters they hold are written as escapes, never sent to the terminal; and the
+    API key, should anything ever quote it, is not shown.
+    """
+    text = without_key(printable_lines(message), os.environ.get("TELNYX_API_KEY"))
+    with contextlib.suppress(OSError):  # stderr is closed: there is no one to tell
+        for line in text.split("\n"):
+            prefix = "bulkupdate: " if not line.startswith("  ") else ""
+            print(f"{prefix}{line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import aiohttp
 import anyio
 
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import ApiError, RateLimited, ServerError, TransportError, UsageError
 from bulkupdate.limits import RateGovernor
 from bulkupdate.settings import DEFAULT_BASE_URL
@@ -63,11 +64,13 @@ class ApiClient:
         timeout: float = 60.0,
         governor: RateGovernor | None = None,
         backoff: BackoffPolicy = GET_BACKOFF,
+        allow_insecure_http: bool = False,
     ) -> None:
         if not api_key:
             raise UsageError("no API key: set TELNYX_API_KEY")
-        if not base_url.startswith(("http://", "https://")):
-            raise UsageError(f"base URL {base_url!r} must start with http:// or https://")
+        # The key goes in every request's header: it must be a key, and travel encrypted.
+        check_api_key(api_key, source="the API key")
+        check_base_url(base_url, allow_insecure_http=allow_insecure_http, flag="base URL")
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.governor = governor or RateGovernor(rate)

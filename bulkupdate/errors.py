@@ -6,6 +6,7 @@
     ├── UsageError              bad flags or settings; nothing was read or sent (exit 2)
     │   ├── SpecError           the update spec or filters are invalid; lists every problem
     │   └── InputFileError      an input file cannot be opened or read
+    ├── ReportNotWritten        the run ended, its report could not be written (exit 74)
     └── ApiError                the API answered with an error body (status, error objects)
         ├── AuthError           401 or 403: stop the whole run (exit 3)
         ├── NotFoundError       404
@@ -17,7 +18,8 @@
     JournalInUse                another process has the run's journal; nothing was sent (exit 75)
     (also a BulkUpdateError)
 
-The CLI maps these branches to exit codes and catches nothing else.
+The CLI maps these branches to exit codes; any other exception is a bug, which it
+reports in one line (exit 70), never as a traceback.
 """
 
 from __future__ import annotations
@@ -42,11 +44,20 @@ class SpecError(UsageError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
-        super().__init__("invalid update spec:\n" + "\n".join(f"  - {p}" for p in self.problems))
+        if len(self.problems) == 1:
+            super().__init__(f"invalid update spec: {self.problems[0]}")
+        else:
+            listed = "\n".join(f"  - {p}" for p in self.problems)
+            super().__init__(f"invalid update spec:\n{listed}")
 
 
 class InputFileError(UsageError):
     """An input file cannot be opened or read."""
+
+
+class ReportNotWritten(BulkUpdateError):
+    """The run ended but its report could not be written (the disk filled, the folder
+    went away); the journal holds everything the report would have."""
 
 
 class ApiError(BulkUpdateError):

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import time
 import zlib
@@ -30,7 +31,9 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 import orjson
 
+from bulkupdate.credentials import without_keys
 from bulkupdate.errors import UsageError
+from bulkupdate.escaping import printable_data
 from bulkupdate.sources import GZIP_MAGIC
 
 if TYPE_CHECKING:
@@ -55,10 +58,6 @@ _SECRET_NAME = re.compile(
     r"api_?key|token|authori[sz]ation|secret|passw(?:or)?d|credential|(?:^|_)(?:key|auth)(?:_|$)",
     re.IGNORECASE,
 )
-# Values shaped like a Telnyx v2 API key ("KEY" and a long base62 tail) or a bearer
-# header, wherever they turn up (a resume command built from argv, say).
-_SECRET_VALUE = re.compile(r"\bKEY[0-9A-Za-z_-]{16,}|\b[Bb]earer\s+\S+")
-REDACTED = "[redacted]"
 TEXT_PREFIX = "bulkupdate: "  # every line the command writes for a person starts so
 
 READ_CHUNK = 1 << 20  # count_lines reads 1 MiB at a time
@@ -73,8 +72,8 @@ class EventLog:
     """The run's events, as JSON Lines or as text for a person.
 
     ``emit`` never raises for a missing or odd field: a log line is not worth a failed
-    migration. Fields named like credentials are dropped, and values shaped like an API
-    key are redacted.
+    migration. Fields named like credentials are dropped, values shaped like an API key
+    are redacted, and control characters in values are escaped.
     """
 
     def __init__(
@@ -93,16 +92,19 @@ class EventLog:
         self.quiet = quiet
         self.verbose = verbose
         self.clock = clock
+        self.stream_closed = False
 
     def __repr__(self) -> str:
         return f"<EventLog fmt={self.fmt} quiet={self.quiet} verbose={self.verbose}>"
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event, if this log's mode shows it."""
-        if not self.shows(event):
+        if self.stream_closed or not self.shows(event):
             return
+        # Values can carry what the input or the server said: escaped, so a log line
+        # cannot be forged or a terminal rewritten (escaping.py).
         clean = {
-            name: _redact(value)
+            name: printable_data(_redact(value))
             for name, value in fields.items()
             if name not in ("ts", "event") and not _SECRET_NAME.search(name)
         }
@@ -114,10 +116,15 @@ class EventLog:
                 default=str,
                 option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS,
             )
-            self.stream.write(data.decode())
+            text = data.decode()
         else:
-            self.stream.write(f"{TEXT_PREFIX}{format_event(event, clean)}\n")
-        self.stream.flush()
+            text = f"{TEXT_PREFIX}{format_event(event, clean)}\n"
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:
+            # The reader went away (`2>&1 | head`): the run goes on, the journal has it all.
+            self.stream_closed = True
 
     def shows(self, event: str) -> bool:
         if self.quiet:
@@ -211,6 +218,10 @@ def _unfinished_run_left(f: dict[str, Any]) -> str:
     )
 
 
+def _sandbox_serving(f: dict[str, Any]) -> str:
+    return f"sandbox serving at {f['base_url']}"
+
+
 def _batch_submitted(f: dict[str, Any]) -> str:
     return f"job {f['job_id']}: {f['size']:,} numbers submitted (attempt {f['attempt']})"
 
@@ -241,6 +252,7 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
     "run_interrupted": _run_interrupted,
     "journals_pruned": _journals_pruned,
     "unfinished_run_left": _unfinished_run_left,
+    "sandbox_serving": _sandbox_serving,
     "batch_submitted": _batch_submitted,
     "job_finished": _job_finished,
     "retried": _retried,
@@ -249,7 +261,7 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
+        return without_keys(value)
     if isinstance(value, dict):
         return {
             name: _redact(item)
@@ -413,12 +425,13 @@ def count_lines(paths: Sequence[str]) -> int | None:
     """An estimate of the entries in ``paths`` for the progress bar: their line count.
 
     Counts newline bytes 1 MiB at a time, through gzip when the content starts with its
-    magic bytes; a last line without a newline counts. None when a path is ``-`` (stdin
-    cannot be read twice) or a file cannot be read: the scanner reports that properly.
+    magic bytes; a last line without a newline counts. None when a path is ``-`` or a
+    pipe (they cannot be read twice: counting would leave the run nothing) or a file
+    cannot be read: the scanner reports that properly.
     """
     total = 0
     for path in paths:
-        if path == "-":
+        if path == "-" or not os.path.isfile(path):
             return None
         try:
             total += _count_file(path)

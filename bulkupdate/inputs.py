@@ -15,7 +15,7 @@ import anyio
 
 from bulkupdate.normalise import Normaliser
 from bulkupdate.scan import CHUNK_SIZE, Chunk, Scanner, input_size
-from bulkupdate.sources import InputFormat, check_readable
+from bulkupdate.sources import STDIN, InputFormat, check_readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +54,14 @@ class NumberFiles:
         return Scanner(normaliser, column=self.column, input_format=self.input_format)
 
     def check(self) -> None:
-        """Raise ``InputFileError`` for the first input that cannot be read."""
+        """Raise ``InputFileError`` for the first input that cannot be read, or whose
+        CSV header names no column to read the numbers from."""
         for path in self.paths:
             check_readable(path)
+        scanner = self.scanner()
+        for path in self.paths:
+            if path != STDIN:
+                scanner.check_header(path)
 
 
 @dataclass(slots=True)

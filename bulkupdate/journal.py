@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from bulkupdate.errors import UsageError, error_key
+from bulkupdate.output_paths import is_sqlite_file
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.wire import ErrorObject
 
@@ -208,6 +209,8 @@ class Journal:
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"journal {path}: no such file")
+        if not is_sqlite_file(str(path)):  # SQLite would turn an empty file into one
+            raise UsageError(f"journal {path}: not a bulkupdate journal")
         try:
             db = _connect(path)
             version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()

@@ -27,6 +27,8 @@ from bulkupdate.errors import UsageError
 
 # An E.164 number has at most 15 digits, so a longer digits-only string can only be an id.
 MAX_E164_DIGITS = 15
+# Telnyx's ids are 64-bit integers (19 digits); anything much longer is not one.
+MAX_ID_DIGITS = 32
 
 _POSSIBILITY_REASONS = {
     ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
@@ -39,6 +41,17 @@ _POSSIBILITY_REASONS = {
 
 class Rejected(ValueError):
     """A raw entry that is neither a usable number nor an id; ``str()`` is the reason."""
+
+
+def is_id_text(text: str) -> bool:
+    """Whether ``text`` can be a phone-number id: ASCII digits, not too many.
+
+    ``str.isdigit`` alone would let in ``²`` and Arabic-Indic digits, which are no id.
+
+    >>> is_id_text("1583466971586889004"), is_id_text("²²²"), is_id_text("9" * 40)
+    (True, False, False)
+    """
+    return text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS
 
 
 # Country calling codes as digit strings. Codes form a prefix code (no code starts
@@ -96,14 +109,16 @@ class Normaliser:
         if not text:
             raise Rejected("empty")
         if self.ids_only:
-            if text.isdigit():
+            if is_id_text(text):
                 return text
-            raise Rejected("not a phone-number id (ids are digits only)")
+            raise Rejected(f"not a phone-number id (ids are digits only, at most {MAX_ID_DIGITS})")
         if text[0] == "+" and text[1:].isdigit() and self.is_possible_e164(text):
             if not self.strict or self._is_valid(text):
                 return text
             raise Rejected("not a valid number in phonenumbers' metadata (--strict-numbers)")
-        if text.isdigit() and len(text) > MAX_E164_DIGITS:
+        if text.isascii() and text.isdigit() and len(text) > MAX_E164_DIGITS:
+            if len(text) > MAX_ID_DIGITS:
+                raise Rejected(f"too long for a number or an id ({len(text):,} digits)")
             return text
         return self._parse(text)
 

@@ -10,6 +10,7 @@ from typing import TextIO
 import orjson
 
 from bulkupdate.batching import Batch, Batcher
+from bulkupdate.escaping import printable
 from bulkupdate.outcomes import Outcome
 from bulkupdate.report import SummarySink
 from bulkupdate.runs import EXIT_OK, EXIT_SOME_FAILED, RunOptions
@@ -40,15 +41,16 @@ def dry_run(options: RunOptions, out: TextIO) -> int:
     print(f"  valid:         {counts.valid:,}", file=out)
     print(f"  rejected:      {counts.rejected:,}", file=out)
     for outcome in summary.rejections:
-        reason = outcome.errors[0].get("detail")
-        print(f"    {outcome.source}:{outcome.line}: {reason}: {outcome.raw!r}", file=out)
+        reason = printable(str(outcome.errors[0].get("detail")))
+        source = printable(str(outcome.source))
+        print(f"    {source}:{outcome.line}: {reason}: {outcome.raw!r}", file=out)
     print(f"  duplicates:    {counts.duplicates:,}", file=out)
     print(f"  batches:       {batches:,} (at most {options.engine.batch_size} each)", file=out)
-    print(f"  request:       POST {url}{'?' + query if query else ''}", file=out)
+    print(f"  request:       POST {printable(url)}{'?' + query if query else ''}", file=out)
     if first is not None:
         body = orjson.loads(spec.encode_body(first.values))
         print("  first batch body:", file=out)
         text = orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
         for line in text.splitlines():
-            print(f"    {line}", file=out)
+            print(f"    {printable(line)}", file=out)  # the spec's strings as given
     return EXIT_SOME_FAILED if counts.rejected else EXIT_OK

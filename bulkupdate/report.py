@@ -16,13 +16,14 @@ from typing import IO
 import orjson
 
 from bulkupdate.errors import UsageError, error_key
+from bulkupdate.escaping import printable_json
 from bulkupdate.outcomes import Outcome, OutcomeStatus, Totals
 
 EXAMPLES_SHOWN = 5
 
 
 class JsonlReport:
-    """Writes each outcome as a line of JSON to ``path`` (``-`` for stdout)."""
+    """Writes each outcome as a line of JSON to ``path``, control characters escaped."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -36,7 +37,7 @@ class JsonlReport:
         return f"<JsonlReport {self.path} rows={self.rows}>"
 
     def record(self, outcome: Outcome) -> None:
-        self._file.write(orjson.dumps(outcome.to_json()) + b"\n")
+        self._file.write(printable_json(outcome.to_json(), orjson.OPT_APPEND_NEWLINE))
         self.rows += 1
 
     def close(self) -> None:

@@ -5,6 +5,10 @@ the journal. ``status_dict`` gathers the facts once; ``status_lines`` only lays 
 so the human view and ``status --json`` can never disagree. ``write_report`` streams the
 journal's report rows one at a time, because a report can hold millions of them.
 
+The journal keeps what the input and the server said as it came; everything shown here
+is escaped first (``escaping.py``), and a CSV cell a spreadsheet would run as a formula
+is neutralised.
+
 Example::
 
     journal = Journal.open("run.journal")
@@ -25,6 +29,7 @@ from typing import Any, BinaryIO, Protocol, TextIO, cast
 import orjson
 
 from bulkupdate.errors import UsageError
+from bulkupdate.escaping import printable, printable_data, printable_json, spreadsheet_cell
 from bulkupdate.events import format_duration
 from bulkupdate.journal import Journal
 
@@ -75,7 +80,7 @@ def status_dict(journal: Journal) -> dict[str, Any]:
     counts = _counts(journal)
     final = counts["succeeded"] + counts["failed"] + counts["skipped"]
     per_second = final / elapsed if elapsed and elapsed > 0 else None
-    return {
+    facts: dict[str, Any] = {
         "journal": journal.path,
         "status": status,
         "started_at": started_at,
@@ -100,6 +105,7 @@ def status_dict(journal: Journal) -> dict[str, Any]:
         },
         "totals": journal.meta("totals"),
     }
+    return printable_data(facts)  # type: ignore[no-any-return]
 
 
 def status_lines(journal: Journal, *, now: float | None = None) -> list[str]:
@@ -222,7 +228,7 @@ def _number(value: Any) -> float | None:
 def _write_jsonl(rows: Iterator[dict[str, Any]], write: Callable[[bytes], object]) -> int:
     written = 0
     for row in rows:
-        write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        write(printable_json(row, orjson.OPT_APPEND_NEWLINE))
         written += 1
     return written
 
@@ -237,22 +243,28 @@ def _write_csv(rows: Iterator[dict[str, Any]], out: _TextSink) -> int:
         errors = [error for error in row.get("errors", ()) if isinstance(error, dict)]
         writer.writerow(
             (
-                row.get("phone_number", ""),
+                row.get("phone_number", ""),  # +E.164 or an id of digits: ours
                 row.get("id", ""),
-                row.get("input", ""),
+                _cell(row.get("input", "")),  # the input's text, and what came from the server
                 row.get("status", ""),
                 row.get("attempts", ""),
-                ";".join(row.get("job_ids", ())),
-                ";".join(str(error.get("code", "")) for error in errors),
-                " | ".join(
-                    str(error.get("detail") or error.get("title") or "") for error in errors
+                _cell(";".join(row.get("job_ids", ()))),
+                _cell(";".join(str(error.get("code", "")) for error in errors)),
+                _cell(
+                    " | ".join(
+                        str(error.get("detail") or error.get("title") or "") for error in errors
+                    )
                 ),
-                row.get("source", ""),
+                _cell(row.get("source", "")),
                 row.get("line", ""),
             )
         )
         written += 1
     return written
+
+
+def _cell(text: str | None) -> str:
+    return spreadsheet_cell(printable(text)) if text else ""
 
 
 class _TextSink(Protocol):

@@ -7,6 +7,7 @@ is a job to watch), and the exact command to resume is printed. Exit code 130.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import signal
 import sys
@@ -16,19 +17,25 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from bulkupdate.errors import BulkUpdateError, UsageError, first_known_error
+from bulkupdate.embedded import sandbox_config
+from bulkupdate.errors import ReportNotWritten, first_known_error
+from bulkupdate.escaping import printable
 from bulkupdate.journal import Journal
 from bulkupdate.outcomes import Totals
+from bulkupdate.output_paths import check_run_paths
 from bulkupdate.plan import dry_run
 from bulkupdate.runs import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
+    RUNS_DIRECTORY,
     AlreadyFinished,
     Durable,
     RunOptions,
     start_or_resume,
 )
+
+SHOWN = 300  # characters of a server's error detail shown in the summary
 
 if TYPE_CHECKING:
     from bulkupdate.events import EventLog, LogFormat, ProgressDisplay
@@ -38,6 +45,16 @@ if TYPE_CHECKING:
 
 def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     """Run ``options`` (or carry on ``resume``) to an exit code."""
+    # Where the run will write is checked before anything is sent: a report path found
+    # bad at the end would come after every number was updated.
+    check_run_paths(
+        inputs=options.inputs.paths,
+        report=options.report,
+        journal=resume.journal.path if resume else options.journal,
+        journal_folder=None if options.dry_run else RUNS_DIRECTORY,
+    )
+    if options.sandbox:
+        sandbox_config(options.sandbox_config)  # a bad settings file, before any journal
     if options.dry_run:
         return dry_run(options, sys.stdout)
     options.resolved_api_key()  # a missing key is a usage error before anything starts
@@ -137,12 +154,14 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
             stats = await _run_until_signal(
                 options, durable, stream, api_key, log, bar, interrupted
             )
-        except BulkUpdateError:
-            # A refused key, an API that cannot be reached: the run stops; the journal
-            # holds every step so far, and nothing failed that was not tried.
+        except Exception:
+            # A refused key, an API that cannot be reached, a bug: the run stops; the
+            # journal holds every step so far (each is written before it is taken), and
+            # nothing failed that was not tried. It is left ready to resume.
             journal.finish("interrupted")
             if options.report:
-                write_report_file(journal, options.report)
+                with contextlib.suppress(ReportNotWritten):  # the run's own error matters more
+                    write_report_file(journal, options.report)
             log.emit("run_interrupted", resume_command=resume_command(journal.path))
             raise
     if stats is None or interrupted.is_set():
@@ -170,7 +189,8 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
         report=options.report,
     )
     if text and not options.quiet:
-        _print_details(err, journal, stats, options.report, report_rows)
+        with contextlib.suppress(OSError):  # stderr closed: the run's result still stands
+            _print_details(err, journal, stats, options.report, report_rows)
     return code
 
 
@@ -199,9 +219,13 @@ async def _run_until_signal(
             )
             async with server as base_url:
                 if options.sandbox and options.log_format == "text" and not options.quiet:
-                    print(f"bulkupdate: sandbox serving at {base_url}", file=sys.stderr)
+                    log.emit("sandbox_serving", base_url=base_url)
                 async with ApiClient(
-                    api_key, base_url=base_url, rate=options.rate, timeout=options.timeout
+                    api_key,
+                    base_url=base_url,
+                    rate=options.rate,
+                    timeout=options.timeout,
+                    allow_insecure_http=options.allow_insecure_http,
                 ) as client:
                     client.governor.on_throttle = lambda wait, rate: log.emit(
                         "throttled", wait_s=round(wait, 3), rate=round(rate, 2)
@@ -275,29 +299,38 @@ def _print_details(
             f"bulkupdate: job cap lowered to {stats.final_job_cap} (other jobs on the account)",
             file=err,
         )
+    # What the server and the input said is shown escaped: it is not ours to trust.
     errors = journal.error_counts()
     if errors:
         print("bulkupdate: failed numbers by error:", file=err)
         for code, detail, pointer, count in errors[:8]:
-            where = f" at {pointer}" if pointer else ""
-            print(f"  {count:,} × {code} {detail}{where}", file=err)
+            where = f" at {printable(pointer, SHOWN)}" if pointer else ""
+            text = printable(f"{code} {detail}", SHOWN)
+            print(f"  {count:,} × {text}{where}", file=err)
     rejected = journal.rejections(5)
     if rejected:
         print("bulkupdate: rejected entries (first shown):", file=err)
         for source, line, raw, reason in rejected:
-            print(f"  {source}:{line}: {reason}: {raw!r}", file=err)
+            print(f"  {printable(source)}:{line}: {printable(reason)}: {raw!r}", file=err)
     if report is not None:
-        print(f"bulkupdate: report {report} ({rows or 0:,} rows)", file=err)
-    print(f"bulkupdate: journal {journal.path}", file=err)
+        print(f"bulkupdate: report {printable(report)} ({rows or 0:,} rows)", file=err)
+    print(f"bulkupdate: journal {printable(journal.path)}", file=err)
 
 
 def write_report_file(journal: Journal, path: str) -> int:
-    """Write the journal's per-entry report as JSON Lines; the number of rows."""
+    """Write the journal's per-entry report as JSON Lines; the number of rows.
+
+    The path was checked before the run; if it cannot be written now (the disk filled,
+    the folder went away) the run has still happened: ``ReportNotWritten``, not a
+    usage error, whose exit code promises nothing was sent.
+    """
     from bulkupdate.review import write_report
 
     try:
-        out = open(path, "wb")  # noqa: SIM115
+        with open(path, "wb") as out:
+            return write_report(journal, out, "jsonl")
     except OSError as exc:
-        raise UsageError(f"--report {path}: cannot be written ({exc.strerror})") from exc
-    with out:
-        return write_report(journal, out, "jsonl")
+        raise ReportNotWritten(
+            f"--report {path}: cannot be written ({exc.strerror or exc}); the journal has "
+            f"every entry: bulkupdate report {journal.path} --out FILE"
+        ) from exc

@@ -19,12 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import UsageError
+from bulkupdate.escaping import printable
 from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
 from bulkupdate.journal_dir import journal_in
 from bulkupdate.journal_lock import JournalLock
-from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
+from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
 from bulkupdate.sources import STDIN, InputFormat
 from bulkupdate.spec import UpdateSpec
 
@@ -37,6 +39,8 @@ EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_IN_USE = 75  # EX_TEMPFAIL: another process has the journal; cron may try again later
 EXIT_INTERRUPTED = 130
+EXIT_REPORT_NOT_WRITTEN = 74  # sysexits' EX_IOERR: the run happened, its report did not
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in bulkupdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +63,27 @@ class RunOptions:
     force: bool = False
     log_format: str = "text"
     quiet: bool = False
+    allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
-        if not self.rate > 0:
-            raise UsageError(f"--rate must be above zero, got {self.rate}")
-        if not self.timeout > 0:
-            raise UsageError(f"--timeout must be above zero, got {self.timeout}")
+        check_pace(self.rate, self.timeout)
         if self.sandbox and self.base_url:
             raise UsageError("--sandbox and --base-url cannot go together: pick one server")
         if self.sandbox_config and not self.sandbox:
             raise UsageError("--sandbox-config needs --sandbox")
         if self.log_format not in ("text", "json"):
             raise UsageError(f"--log-format must be text or json, got {self.log_format!r}")
+        # The journal records these as JSON: undecodable bytes in a name cannot be.
+        named: list[tuple[str, str | None]] = [("input", path) for path in self.inputs.paths]
+        named += [("--column", self.inputs.column), ("--sandbox-config", self.sandbox_config)]
+        for what, text in named:
+            if text is not None and not _is_utf8(text):
+                raise UsageError(f"{what} {printable(text)}: holds bytes that are not UTF-8")
+        if not self.sandbox:  # the key goes there: it must stay private on the way
+            flag = "--base-url" if self.base_url else "TELNYX_BASE_URL"
+            check_base_url(
+                self.resolved_base_url(), allow_insecure_http=self.allow_insecure_http, flag=flag
+            )
         if self.journal_dir is not None:
             self._check_journal_dir()
         elif self.keep_days is not None:
@@ -101,7 +114,7 @@ class RunOptions:
         key = os.environ.get("TELNYX_API_KEY", "")
         if not key:
             raise UsageError("no API key: set TELNYX_API_KEY (or use --sandbox to try it out)")
-        return key
+        return check_api_key(key)
 
     # -- what a journal keeps ---------------------------------------------------------
 
@@ -127,6 +140,7 @@ class RunOptions:
             "rate": self.rate,
             "timeout": self.timeout,
             "base_url": None if self.sandbox else self.resolved_base_url(),
+            "allow_insecure_http": self.allow_insecure_http,  # consent given for this run
             "sandbox": self.sandbox,
             "sandbox_config": self.sandbox_config,
         }
@@ -158,6 +172,7 @@ class RunOptions:
                 rate=settings["rate"],
                 timeout=settings["timeout"],
                 base_url=settings["base_url"],
+                allow_insecure_http=settings.get("allow_insecure_http", False),
                 sandbox=settings["sandbox"],
                 sandbox_config=settings["sandbox_config"],
             )
@@ -166,16 +181,25 @@ class RunOptions:
         return replace(options, **overrides)
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # argv's undecodable bytes arrive as lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _fingerprint(value: InputFingerprint) -> dict[str, Any]:
     return {"path": value.path, "size": value.size, "sha256": value.sha256}
 
 
 def fingerprints(inputs: NumberFiles) -> list[InputFingerprint]:
-    """What each input is now; stdin has no fingerprint (it cannot be read again)."""
+    """What each input is now; stdin and pipes have none: reading them to hash them
+    would leave nothing for the run (``<(zcat numbers.gz)`` is a pipe)."""
     found = []
     for path in inputs.paths:
-        if path == STDIN:
-            found.append(InputFingerprint(STDIN, -1, ""))
+        if path == STDIN or not os.path.isfile(path):
+            found.append(InputFingerprint(path, -1, ""))
         else:
             found.append(InputFingerprint.of(path))
     return found
@@ -194,6 +218,9 @@ def changed_inputs(
         path = item["path"]
         if path == STDIN:
             problems.append("the run read standard input, which cannot be read again")
+            continue
+        if item["size"] == -1:
+            problems.append(f"the run read {path}, a pipe, which cannot be read again")
             continue
         if path in taken:
             now_is = taken[path]

@@ -1,7 +1,8 @@
 """Scan input into chunks of new, normalised numbers; reject and deduplicate on the way.
 
-A chunk holds a few thousand entries, so an async caller pays one thread hop per chunk,
-not per line. Nothing keeps more than one chunk, except the compact set of numbers seen.
+A chunk holds a few thousand entries (numbers, rejections and repeats alike), so an async
+caller pays one thread hop per chunk, not per line. Nothing keeps more than one chunk,
+except the compact set of numbers seen; no line is held longer than ``lines.MAX_LINE``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import gzip
 import itertools
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
 
+from bulkupdate.credentials import without_keys
 from bulkupdate.dedupe import SeenSet
-from bulkupdate.normalise import Normaliser, Rejected
+from bulkupdate.lines import LongLine
+from bulkupdate.normalise import Normaliser, Rejected, is_id_text
 from bulkupdate.sources import (
     STDIN,
     InputFormat,
@@ -44,6 +46,9 @@ class Rejection:
 
     @classmethod
     def of(cls, source: str, line: int, raw: str, reason: str) -> Rejection:
+        # An API key pasted into a number list is no number: it goes no further than here
+        # (not to the journal, a report or a message).
+        raw = without_keys(raw)
         if len(raw) > RAW_TEXT_LIMIT:
             raw = raw[: RAW_TEXT_LIMIT - 1] + "…"
         return cls(source, line, raw, reason)
@@ -71,6 +76,10 @@ class Chunk:
 
     def __bool__(self) -> bool:
         return bool(self.values or self.rejections or self.duplicates)
+
+    def full(self, size: int) -> bool:
+        """Whether the chunk holds ``size`` entries of one kind: time to hand it on."""
+        return len(self.values) >= size or len(self.rejections) + len(self.duplicates) >= size
 
 
 @dataclass(slots=True)
@@ -119,30 +128,36 @@ class Scanner:
         source = display_name(path)
         last_line = 0
         chunk = Chunk()
+        size = self.chunk_size
         done_before = self.bytes_read
+        long_lines: list[LongLine] = []  # noted by the reader as it leaves them out
         try:
-            with open_text(path) as stream:
-                position = _byte_position(stream)
-                first = stream.readline()
+            with open_text(path) as opened:
+                position, long_lines = opened.position, opened.long_lines
+                first = next(opened.lines, "")
                 fmt = self.input_format or detect_format(path, first)
-                lines = itertools.chain((first,), stream)
+                lines = itertools.chain((first,), opened.lines)
                 if fmt is InputFormat.TEXT and self.column is None:
                     for line, text in _text_lines(lines):
+                        if long_lines:
+                            self._reject_long(chunk, source, long_lines)
                         last_line = line
                         self._take(chunk, source, line, text, False)
-                        if len(chunk.values) >= self.chunk_size:
+                        if chunk.full(size):
                             self.bytes_read = done_before + position()
                             yield chunk
                             chunk = Chunk()
                 else:
                     for record in _records(lines, fmt, source, self.column):
+                        if long_lines:
+                            self._reject_long(chunk, source, long_lines)
                         last_line = record.line
                         if isinstance(record, RecordError):
                             self.counts.entries += 1
                             self._reject(chunk, source, record.line, record.raw, str(record))
                         else:
                             self._take(chunk, source, record.line, record.raw, record.is_id)
-                        if len(chunk.values) >= self.chunk_size:
+                        if chunk.full(size):
                             self.bytes_read = done_before + position()
                             yield chunk
                             chunk = Chunk()
@@ -151,9 +166,28 @@ class Scanner:
             # The unread rest counts as one rejected entry so the run cannot end clean.
             self.counts.entries += 1
             self._reject(chunk, source, last_line + 1, "", f"cannot read past this line ({exc})")
+        if long_lines:
+            self._reject_long(chunk, source, long_lines)
         self.bytes_read = done_before + _file_size(path)
         if chunk:
             yield chunk
+
+    def check_header(self, path: str) -> None:
+        """Raise ``InputFileError`` now if ``path``'s header names no column to read.
+
+        The scan would find out too, but only once the files before it were sent.
+        """
+        if not os.path.isfile(path):
+            return  # a pipe or a device: what is read now would be missing from the run
+        try:
+            with open_text(path) as opened:
+                first = next(opened.lines, "")
+                fmt = self.input_format or detect_format(path, first)
+                if fmt in (InputFormat.CSV, InputFormat.TSV):
+                    chained = itertools.chain((first,), opened.lines)
+                    next(_records(chained, fmt, display_name(path), self.column), None)
+        except _READ_ERRORS:
+            pass  # the scan reports it, with the line it stopped at
 
     def scan_strings(
         self, values: Iterable[str], source: str = "<input>", first_line: int = 1
@@ -166,7 +200,7 @@ class Scanner:
                 self._reject(chunk, source, line, repr(raw), "not a string")
                 continue
             self._take(chunk, source, line, raw, False)
-            if len(chunk.values) >= self.chunk_size:
+            if chunk.full(self.chunk_size):
                 yield chunk
                 chunk = Chunk()
         if chunk:
@@ -178,7 +212,7 @@ class Scanner:
         text = raw.strip()
         normaliser = self.normaliser
         if is_id:
-            if not text.isdigit():
+            if not is_id_text(text):
                 self._reject(chunk, source, line, raw, "not a phone-number id (digits only)")
                 return
             value = text
@@ -207,6 +241,13 @@ class Scanner:
         self.counts.rejected += 1
         chunk.rejections.append(Rejection.of(source, line, raw.strip(), reason))
 
+    def _reject_long(self, chunk: Chunk, source: str, long_lines: list[LongLine]) -> None:
+        """Reject the lines too long to read that ``bounded_lines`` has skipped so far."""
+        for long in long_lines:
+            self.counts.entries += 1
+            self._reject(chunk, source, long.line, long.head, long.reason)
+        long_lines.clear()
+
 
 def input_size(paths: Iterable[str]) -> int | None:
     """Total bytes of the inputs, or None if one of them (stdin, a pipe) has no size."""
@@ -223,21 +264,6 @@ def _file_size(path: str) -> int:
         return 0 if path == STDIN else os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _byte_position(stream: TextIO) -> Callable[[], int]:
-    """How far into the file on disk the reader is (compressed bytes for gzip)."""
-    binary = getattr(stream, "buffer", None)
-    binary = getattr(binary, "fileobj", binary)  # through a GzipFile to its file
-    tell = getattr(binary, "tell", None)
-
-    def position() -> int:
-        try:
-            return int(tell()) if tell is not None else 0
-        except (OSError, ValueError):
-            return 0
-
-    return position
 
 
 def _text_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+# An update body is a few hundred bytes, three levels deep (voice.call_forwarding.x; the
+# filter table four): anything far past these is not a spec, and a parser walking it
+# would run out of stack.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_DEPTH = 8
 
 
 def read_spec_file(spec_file: str | Path) -> tuple[dict[str, Any], list[str]]:
@@ -30,19 +35,47 @@ def read_spec_file(spec_file: str | Path) -> tuple[dict[str, Any], list[str]]:
             "name the spec file *.json or *.toml"
         ]
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         return {}, [f"{path}: spec file not found"]
     except OSError as exc:
         return {}, [f"{path}: cannot read the spec file: {exc.strerror or exc}"]
+    if len(raw) > MAX_SPEC_BYTES:
+        return {}, [f"{path}: over {MAX_SPEC_BYTES:,} bytes, far too big for an update spec"]
     try:
         # utf-8-sig: editors on Windows like to start files with a byte-order mark.
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return {}, [f"{path}: not UTF-8 text (bad byte at offset {exc.start})"]
-    if suffix == ".toml":
-        return _parse_toml(path, text)
-    return _parse_json(path, text)
+    too_deep = (
+        f"{path}: nested more than {MAX_SPEC_DEPTH} levels deep; an update spec is a few "
+        "levels of fields (voice.call_forwarding.forwards_to)"
+    )
+    try:
+        data, problems = _parse_toml(path, text) if suffix == ".toml" else _parse_json(path, text)
+    except RecursionError:  # the parsers recurse: thousands of [ run them out of stack
+        return {}, [too_deep]
+    if not problems and _depth(data) > MAX_SPEC_DEPTH:
+        return {}, [too_deep]
+    return data, problems
+
+
+def _depth(data: object) -> int:
+    """How deeply ``data`` nests, counted without recursion: it may be very deep."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_SPEC_DEPTH:
+                break
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _parse_toml(path: Path, text: str) -> tuple[dict[str, Any], list[str]]:

@@ -38,8 +38,10 @@ class Rule:
     def problem(self, label: str, value: str) -> str | None:
         if re.fullmatch(self.pattern, value, re.DOTALL):
             return None
-        return self.message.format(label=label, value=value, length=len(value))
+        return self.message.format(label=label, value=_cut(value), length=len(value))
 
+
+MAX_NAME = 200  # the longest field path is under 60 characters
 
 _BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -73,6 +75,18 @@ class Field:
 
     def check(self, label: str, value: Any) -> tuple[Any, list[str]]:
         """The value normalised (choices spelt as the spec does, lists as tuples); its problems."""
+        value, problems = self._check(label, value)
+        texts = value if isinstance(value, list | tuple) else [value]
+        bad = [t for t in texts if isinstance(t, str) and _CONTROL.search(t)]
+        if not problems and bad:
+            # Sent on, they would end up in the portal, in exports, on someone's terminal.
+            problems = [
+                f"{label} must not hold control characters or undecodable bytes, "
+                f"got {_show(bad[0])}"
+            ]
+        return value, problems
+
+    def _check(self, label: str, value: Any) -> tuple[Any, list[str]]:
         kind = self.type
         if kind is ValueType.BOOLEAN:
             if isinstance(value, bool):
@@ -101,7 +115,7 @@ class Field:
             close = difflib.get_close_matches(_spelling(value), list(by_spelling), n=1)
             guess = f"; did you mean {by_spelling[close[0]]!r}?" if close else ""
             allowed = ", ".join(self.choices)
-            return value, [f"{label} must be one of: {allowed}; got {value!r}{guess}"]
+            return value, [f"{label} must be one of: {allowed}; got {_cut(value)!r}{guess}"]
         problems = [p for rule in self.rules if (p := rule.problem(label, value)) is not None]
         return value, problems
 
@@ -110,6 +124,16 @@ def _show(value: Any) -> str:
     text = repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
     return text if isinstance(value, str) else f"{text} ({type(value).__name__})"
+
+
+# Control characters, and the surrogates that stand for undecodable bytes in argv.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+SHOWN = 60  # characters of a given value or name quoted in a problem
+
+
+def _cut(text: str) -> str:
+    """A value or name as long as a message needs, for quoting with ``!r``."""
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +202,9 @@ class Schema:
 
     def problem(self, path: str) -> str:
         """Why ``path`` is not a field: unknown (with the closest name) or a group of fields."""
+        if len(path) > MAX_NAME:
+            # No name is this long; looking for a close one would take quadratic time.
+            return f"unknown {self.what} {_cut(path)!r} ({len(path):,} characters)"
         if path in self.groups:
             members = ", ".join(f"{path}.{name}" for name in self.groups[path])
             return f"{self.label(path)} is a group; set one of: {members}"
@@ -185,12 +212,12 @@ class Schema:
             return f"{self.label(path)} does not belong here: {self.hints[path]}"
         guess = self.suggest(path)
         if guess is not None:
-            return f"unknown {self.what} {path!r}; did you mean {guess!r}?"
+            return f"unknown {self.what} {_cut(path)!r}; did you mean {guess!r}?"
         parent = path.rpartition(".")[0]
         while parent not in self.groups:
             parent = parent.rpartition(".")[0]
         where = f"under {parent}" if parent else "at the top level"
-        return f"unknown {self.what} {path!r}; {self.what}s {where} are: " + ", ".join(
+        return f"unknown {self.what} {_cut(path)!r}; {self.what}s {where} are: " + ", ".join(
             self.groups[parent]
         )
 

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulkupdate.client import ApiClient
+from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import UsageError
 from bulkupdate.inputs import NumberFiles, open_input
 from bulkupdate.ledger import Progress
 from bulkupdate.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
 from bulkupdate.pipeline import EngineStats, run_engine
-from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode
+from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
 from bulkupdate.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
 
 NumbersInput = NumberFiles | Iterable[str] | AsyncIterable[str]
@@ -74,14 +75,17 @@ class BulkUpdater:
         batch_size: int = 1000,
         ownership: OwnershipMode | str = OwnershipMode.AUTO,
         timeout: float = 60.0,
+        allow_insecure_http: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY", "")
         if not key:
             raise UsageError("no API key: pass api_key= or set TELNYX_API_KEY")
-        if not rate > 0:
-            raise UsageError(f"rate must be above zero, got {rate}")
+        check_api_key(key, source="api_key" if api_key is not None else "TELNYX_API_KEY")
+        check_pace(rate, timeout, prefix="")
         self._api_key = key
         self.base_url = base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
+        check_base_url(self.base_url, allow_insecure_http=allow_insecure_http, flag="base_url")
+        self.allow_insecure_http = allow_insecure_http
         self.rate = rate
         self.timeout = timeout
         self.settings = EngineSettings(
@@ -97,7 +101,11 @@ class BulkUpdater:
 
     async def __aenter__(self) -> BulkUpdater:
         client = ApiClient(
-            self._api_key, base_url=self.base_url, rate=self.rate, timeout=self.timeout
+            self._api_key,
+            base_url=self.base_url,
+            rate=self.rate,
+            timeout=self.timeout,
+            allow_insecure_http=self.allow_insecure_http,
         )
         self._client = await client.__aenter__()
         return self

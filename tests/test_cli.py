@@ -221,3 +221,26 @@ def test_python_dash_m_runs_the_command() -> None:
         check=True,
     )
     assert done.stdout.startswith("bulkupdate ")
+
+
+def test_messages_escape_control_characters_in_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", str(tmp_path / "a\x1b]0;owned\x07.txt"), "--set", "tags=a", "--sandbox"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.rstrip("\n").isprintable()
+    assert "a\\x1b]0;owned\\x07.txt: cannot be read" in err
+
+
+def test_a_dry_run_shows_hostile_lines_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = tmp_path / "n.txt"
+    numbers.write_text("+13125550100\n\x1b[2J\u202e\n")
+    code = main(["run", str(numbers), "--set", "tags=\u202ex", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert all(line.isprintable() for line in out.splitlines())
+    assert "'\\x1b[2J\\u202e'" in out

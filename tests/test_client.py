@@ -436,7 +436,7 @@ def test_a_client_needs_a_key() -> None:
 
 @pytest.mark.parametrize("base_url", ["api.telnyx.com/v2", "ftp://api.telnyx.com", ""])
 def test_a_client_needs_an_http_base_url(base_url: str) -> None:
-    with pytest.raises(UsageError, match="must start with http") as raised:
+    with pytest.raises(UsageError, match=r"must be an http:// or https:// URL") as raised:
         ApiClient(KEY, base_url=base_url)
     assert KEY not in str(raised.value)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import gzip
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,23 @@ def test_fields_named_like_secrets_never_reach_the_stream(fmt: Any) -> None:
         assert first["headers"] == {"accept": "application/json"}
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_control_characters_in_values_are_escaped(fmt: Any) -> None:
+    stream = io.StringIO()
+    log = EventLog(stream, fmt=fmt, verbose=True, clock=lambda: T0)
+    hostile = "job-\x1b]0;owned\x07\x9b2J\nforged line"
+    log.emit("batch_submitted", job_id=hostile, size=1, attempt=1)
+    log.emit("odd", errors=[{"detail": "\x1b[31mred", "meta": {"\u202e": "x"}}])
+    written = stream.getvalue()
+    assert all(line.isprintable() for line in written.splitlines())
+    assert len(written.splitlines()) == 2  # no line forged
+    if fmt == "json":
+        first = orjson.loads(written.splitlines()[0])
+        assert first["job_id"] == "job-\\x1b]0;owned\\x07\\x9b2J\\nforged line"
+    else:
+        assert "job job-\\x1b]0;owned\\x07\\x9b2J\\nforged line:" in written
+
+
 def test_format_duration_examples_hold() -> None:
     failures, tried = doctest.testmod(events_module)
     assert (tried, failures) == (1, 0)
@@ -373,3 +391,11 @@ def test_count_lines_is_unknown_for_stdin_and_unreadable_files(tmp_path: Path) -
     assert count_lines([str(tmp_path / "missing.txt")]) is None
     assert count_lines([str(truncated)]) is None
     assert count_lines([]) == 0
+
+
+def test_count_lines_leaves_a_pipe_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "numbers.fifo"
+    os.mkfifo(fifo)
+    # Opening a FIFO for reading would block until a writer came: not opening it at all
+    # is what keeps its numbers for the run.
+    assert count_lines([str(fifo)]) is None

@@ -365,3 +365,84 @@ def test_a_jsonl_report_sink_streams_outcomes_as_they_come(tmp_path: Path) -> No
     }
     assert rows[1]["input"] == "hello"
     assert rows[1]["line"] == 3
+
+
+# -- what came from outside is escaped ---------------------------------------------------
+
+HOSTILE: ErrorObject = {
+    "code": "=1+1",
+    "title": "Bad",
+    "detail": "\x1b]0;owned\x07 @SUM(A1)",
+    "source": {"pointer": "/\x1b[2J"},
+}
+
+
+def hostile(tmp_path: Path, clock: FakeTime) -> Journal:
+    """A rejected line and a server's answers full of escapes and formulas."""
+    journal = Journal.create(tmp_path / "run.journal", settings={})
+    rejection = Rejection("in\x1b[1m.txt", 2, '=HYPERLINK("http://x")\x1b[2J', "not a number")
+    journal.read([N[0], N[1]], [rejection], [])
+    post = journal.posting("update", [N[0], N[1]], "2023-11-14T22:13:30Z")
+    journal.posted(post, "-job\x9b1", "update", [N[0], N[1]])
+    journal.settled("-job\x9b1", "successful", [N[0]], [(N[1], [HOSTILE])], [], [])
+    return journal
+
+
+def test_reports_escape_what_the_input_and_the_server_said(tmp_path: Path, clock: FakeTime) -> None:
+    journal = hostile(tmp_path, clock)
+    out = io.BytesIO()
+    write_report(journal, out, "jsonl")
+    text = out.getvalue().decode()
+    assert all(line.isprintable() for line in text.splitlines())
+    rows = [orjson.loads(line) for line in text.splitlines()]
+    assert all(all(isinstance(v, str) and v.isprintable() for v in _strings(row)) for row in rows)
+    failed = next(row for row in rows if row.get("phone_number") == N[1])
+    assert failed["errors"][0]["detail"] == "\\x1b]0;owned\\x07 @SUM(A1)"
+    assert failed["job_ids"] == ["-job\\x9b1"]
+    rejected = next(row for row in rows if row["status"] == "rejected")
+    assert rejected["input"] == '=HYPERLINK("http://x")\\x1b[2J'
+    assert rejected["source"] == "in\\x1b[1m.txt"
+
+
+def test_csv_reports_neutralise_formulas_but_not_numbers(tmp_path: Path, clock: FakeTime) -> None:
+    journal = hostile(tmp_path, clock)
+    out = io.StringIO()
+    write_report(journal, out, "csv")
+    assert all(line.isprintable() for line in out.getvalue().splitlines())
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    formula_starts = tuple("=+-@\t\r")
+    for row in rows:
+        for column, cell in row.items():
+            if column != "phone_number":
+                assert not cell.startswith(formula_starts), (column, cell)
+    failed = next(row for row in rows if row["phone_number"] == N[1])
+    assert failed["error_codes"] == "'=1+1"
+    assert failed["job_ids"] == "'-job\\x9b1"
+    rejected = next(row for row in rows if row["status"] == "rejected")
+    assert rejected["input"] == '\'=HYPERLINK("http://x")\\x1b[2J'
+    assert {row["phone_number"] for row in rows} == {N[0], N[1], ""}  # +E.164 as it is
+
+
+def test_status_escapes_job_ids_and_error_details(tmp_path: Path, clock: FakeTime) -> None:
+    journal = hostile(tmp_path, clock)
+    post = journal.posting("update", [], "2023-11-14T22:13:30Z")
+    journal.posted(post, "running\x1b[5m", "update", [])
+    lines = status_lines(journal, now=T0 + 60)
+    assert all(line.isprintable() for line in lines)
+    assert any("running\\x1b[5m" in line for line in lines)
+    assert any("\\x1b]0;owned\\x07" in line for line in lines)
+    facts = orjson.dumps(status_dict(journal)).decode()
+    assert "\\u001b" not in facts
+    assert "\\x1b" in facts
+
+
+def _strings(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value

@@ -209,3 +209,16 @@ def test_seen_set_keeps_numbers_and_ids_apart() -> None:
     assert "+13127367254" in seen
     assert len(seen) == 2
     assert number_key("+13127367254") != number_key("13127367254")
+
+
+def test_an_api_key_pasted_into_a_list_is_redacted_from_its_rejection(tmp_path: Path) -> None:
+    key = "KEY0123456789abcdefABCDEF_xyz"
+    path = tmp_path / "numbers.txt"
+    path.write_text(
+        f"{key}\nexport TELNYX_API_KEY={key} # and more text to run past eighty chars\n"
+    )
+    _, chunk, _ = scan(path)
+    assert [r.raw for r in chunk.rejections] == [
+        "[redacted]",
+        "export TELNYX_API_KEY=[redacted] # and more text to run past eighty chars",
+    ]

@@ -47,6 +47,15 @@ RATE_MODELS = tuple(model.value for model in RateModel)
 # How a listing of the account's numbers may fail while the jobs endpoints work: a key
 # without permission for it, a deployment without it, a listing that keeps failing.
 LISTING_STATUSES = (403, 404, 500)
+_DAY_MS = 86_400_000.0
+_LARGEST = {  # a year of anything is more than a sandbox is for
+    "rate": 1e6,
+    "rate_window": 365 * _DAY_MS / 1000,
+    "op_ms": 365 * _DAY_MS,
+    "pending_ms": 365 * _DAY_MS,
+    "slow_ms": 365 * _DAY_MS,
+    "job_ttl": 365 * _DAY_MS / 1000,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,13 @@ class SandboxConfig:
             raise ValueError("invalid sandbox settings: " + "; ".join(problems))
 
     def _problems(self) -> Iterable[str]:
+        for name, most in _LARGEST.items():
+            value = getattr(self, name)
+            # A settings file may say inf, nan or 1e308, where the command's flags cannot;
+            # past these the sandbox's microsecond clock overflows.
+            if not isinstance(value, int | float) or not -most <= value <= most:
+                yield f"{name} must be a number no larger than {most:g} (got {value!r})"
+                return
         for name in _RATES:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
