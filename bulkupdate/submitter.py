@@ -24,7 +24,7 @@ from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
 from bulkupdate.ownership import OwnershipResolver, Verdict
 from bulkupdate.spec import JobRequest
-from bulkupdate.tail import TailPlan
+from bulkupdate.tail import tail_share
 from bulkupdate.tracker import Refusal, classify_refusal
 from bulkupdate.watcher import JobWatcher
 from bulkupdate.wire import Job
@@ -62,7 +62,6 @@ class Submitter:
         self.backoff = backoff
         self._wall_clock = wall_clock
         self._clock = clock
-        self.tail = TailPlan(max_batch=ledger.pool.batch_size)
         self._params = request.query_params()
         self.known_jobs: set[str] = set()
         self.reconciled = 0
@@ -110,17 +109,18 @@ class Submitter:
         part of ``values``, the rest going back to the pool for the other job slots; or
         ``values`` topped up with numbers ready to go again."""
         ledger = self.ledger
-        if not ledger.input_done:
+        if not ledger.input_read:
             return values
         now = self._clock()
         free_now = max(0, self.slots.capacity - self.slots.held)
         running = [job.due for job in self.watcher.jobs.values() if not job.lent]
-        share = self.tail.share(
-            len(values) + ledger.waiting_for_slot + len(ledger.pool),
+        share = tail_share(
+            len(values) + ledger.waiting_for_slot + ledger.reader_holding + len(ledger.pool),
             now,
             [now] * free_now + running,
             seconds_per_number=self.watcher.seconds_per_number,
             rate=self.client.governor.model.rate,
+            max_batch=ledger.pool.batch_size,
         )
         if share < len(values):
             ledger.give_back(values[share:])
