@@ -35,9 +35,13 @@ from bulkupdate.scan import Chunk
 from bulkupdate.settings import EngineSettings
 from bulkupdate.spec import JobRequest
 from bulkupdate.submitter import Submitter
+from bulkupdate.waiting_room import WaitingRoom
 from bulkupdate.watcher import JobWatcher
 
 EXTRA_SUBMITTERS = 4  # beyond one per job slot: bisections hold a submitter a while
+# Numbers that may wait for the inventory's listing, in batches per job slot: as the
+# pages come in they must name enough of them to keep every slot busy.
+ROOM_BATCHES_PER_SLOT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,9 @@ async def run_engine(
         settings.ownership,
         total_batches=total_batches,
         batch_size=settings.batch_size,
+        room=WaitingRoom(
+            ROOM_BATCHES_PER_SLOT * settings.max_active_jobs * settings.batch_size, ledger.give_back
+        ),
     )
     resolver.on_listing_failed = lambda reason: ledger.event("listing_unavailable", reason=reason)
     submitter = Submitter(client, request, ledger, slots, watcher, resolver)
