@@ -23,6 +23,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkupdate.batching import Batch, Batcher, EntryKind
+from bulkupdate.budget.slots import RunSlots, SharedSlots
 from bulkupdate.client import ApiClient
 from bulkupdate.errors import first_known_error
 from bulkupdate.journal import ResumeState
@@ -72,6 +73,7 @@ async def run_engine(
     recorder: Recorder | None = None,
     resume: ResumeState | None = None,
     on_event: Callable[..., None] | None = None,
+    slots: RunSlots | None = None,
 ) -> EngineStats:
     """Run every entry of ``chunks`` through the API; outcomes go to ``sink`` (if any).
 
@@ -81,6 +83,8 @@ async def run_engine(
     run of the same input left unfinished: its jobs are watched again, its lost POSTs
     looked for, its queued and retrying numbers sent, and the first
     ``resume.chunks_read`` chunks of ``chunks`` (already recorded) are passed over.
+    ``slots``: this run's share of job slots it shares with other runs (see ``budget``);
+    by default the run has ``settings.max_active_jobs`` to itself.
     """
     settings = settings or EngineSettings()
     ledger = Ledger(
@@ -92,7 +96,8 @@ async def run_engine(
         recorder=recorder,
         on_event=on_event,
     )
-    slots = JobSlots(settings.max_active_jobs)
+    if slots is None:
+        slots = SharedSlots(JobSlots(settings.max_active_jobs)).for_run()
     watcher = JobWatcher(client, request.kind, ledger, slots)
 
     batches_read = 0
@@ -187,12 +192,11 @@ async def run_engine(
                 group.start_soon(submit, receive.clone())
         watcher.close()
 
-    unsent: list[str] = []
-    if resume is not None:
-        unsent = await _pick_up(resume, ledger, slots, watcher, submitter)
-
     send, receive = anyio.create_memory_object_stream[Batch](0)
     try:
+        unsent: list[str] = []
+        if resume is not None:
+            unsent = await _pick_up(resume, ledger, slots, watcher, submitter)
         async with anyio.create_task_group() as group:
             group.start_soon(watcher.run)
             group.start_soon(submitters, receive)
@@ -205,6 +209,10 @@ async def run_engine(
         if known is None:
             raise
         raise known from None
+    finally:
+        # Ended early (cancelled, failed): its jobs still running keep their slots until
+        # they are due to end, so the runs sharing the slots stay within the account's cap.
+        slots.leave((job.due, job.lent) for job in watcher.jobs.values())
 
     governor = client.governor
     return EngineStats(
@@ -224,7 +232,7 @@ async def run_engine(
 async def _pick_up(
     resume: ResumeState,
     ledger: Ledger,
-    slots: JobSlots,
+    slots: RunSlots,
     watcher: JobWatcher,
     submitter: Submitter,
 ) -> list[str]:

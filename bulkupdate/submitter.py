@@ -18,10 +18,10 @@ import anyio
 
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
 from bulkupdate.batching import Batch, EntryKind
+from bulkupdate.budget.slots import RunSlots
 from bulkupdate.client import ApiClient
 from bulkupdate.errors import ApiError, RequestRefused, ServerError, TransportError
 from bulkupdate.ledger import Ledger
-from bulkupdate.limits import JobSlots
 from bulkupdate.ownership import OwnershipResolver, Verdict
 from bulkupdate.spec import JobRequest
 from bulkupdate.tail import tail_share
@@ -46,7 +46,7 @@ class Submitter:
         client: ApiClient,
         request: JobRequest,
         ledger: Ledger,
-        slots: JobSlots,
+        slots: RunSlots,
         watcher: JobWatcher,
         resolver: OwnershipResolver,
         *,

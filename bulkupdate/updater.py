@@ -24,6 +24,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bulkupdate.budget import Budget
 from bulkupdate.client import ApiClient
 from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import UsageError
@@ -59,9 +60,10 @@ class BulkUpdater:
     """Updates, deletes or sets emergency settings on phone numbers in bulk.
 
     The API key defaults to ``TELNYX_API_KEY``; the base URL to ``TELNYX_BASE_URL``, else
-    Telnyx's. The calls made on one updater share its rate limit; each call keeps to
-    ``max_active_jobs`` on its own, so run calls one after another to keep the account
-    within its job cap. Use it as an async context manager inside the running loop.
+    Telnyx's. The calls made on one updater share one budget, however many run at once:
+    one request pace (``rate``) and ``max_active_jobs`` job slots, handed round-robin to
+    the calls waiting for one, so a small call made during a large one is not kept
+    waiting for it. Use it as an async context manager inside the running loop.
     """
 
     def __init__(
@@ -94,26 +96,47 @@ class BulkUpdater:
             batch_size=batch_size,
             ownership=OwnershipMode(ownership),
         )
+        self._budget: Budget | None = None
         self._client: ApiClient | None = None
 
     def __repr__(self) -> str:
         return f"<BulkUpdater {self.base_url} rate={self.rate} {self.settings}>"
 
+    @property
+    def budget(self) -> Budget:
+        """The pace and job slots every call on this updater shares (while it is open)."""
+        if self._budget is None:
+            raise RuntimeError("use BulkUpdater inside 'async with'")
+        return self._budget
+
     async def __aenter__(self) -> BulkUpdater:
-        client = ApiClient(
-            self._api_key,
-            base_url=self.base_url,
-            rate=self.rate,
-            timeout=self.timeout,
-            allow_insecure_http=self.allow_insecure_http,
-        )
-        self._client = await client.__aenter__()
+        budget = Budget.local(self.rate, self.settings.max_active_jobs)
+        self._budget = await budget.__aenter__()
+        try:
+            client = ApiClient(
+                self._api_key,
+                base_url=self.base_url,
+                rate=self.rate,
+                timeout=self.timeout,
+                governor=budget.governor,
+                allow_insecure_http=self.allow_insecure_http,
+            )
+            self._client = await client.__aenter__()
+        except BaseException as exc:
+            await budget.__aexit__(type(exc), exc, exc.__traceback__)
+            self._budget = None
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._client is not None:
-            await self._client.__aexit__(*exc_info)
-            self._client = None
+        try:
+            if self._client is not None:
+                await self._client.__aexit__(*exc_info)
+                self._client = None
+        finally:
+            if self._budget is not None:
+                await self._budget.__aexit__(*exc_info)
+                self._budget = None
 
     async def update(
         self,
@@ -181,6 +204,7 @@ class BulkUpdater:
             self.settings,
             on_progress=on_progress,
             input_fraction=stream.fraction,
+            slots=self.budget.run_slots(),
         )
         outcomes = tuple(collector.outcomes)
         return UpdateResult(outcomes, stats.totals, stats)

@@ -29,10 +29,10 @@ import anyio
 import anyio.lowlevel
 
 from bulkupdate.batching import Batch
+from bulkupdate.budget.slots import RunSlots
 from bulkupdate.client import MAX_PAGE_SIZE, ApiClient
 from bulkupdate.errors import NotFoundError
 from bulkupdate.ledger import Ledger
-from bulkupdate.limits import JobSlots
 from bulkupdate.spec import JobKind
 from bulkupdate.tracker import first_poll_delay, next_poll_delay, vanished_job
 from bulkupdate.wire import Job
@@ -67,7 +67,7 @@ class JobWatcher:
         client: ApiClient,
         kind: JobKind,
         ledger: Ledger,
-        slots: JobSlots,
+        slots: RunSlots,
         *,
         clock: Callable[[], float] = anyio.current_time,
         lend: bool = True,

@@ -142,6 +142,7 @@ class Engine:
         cap = config.emergency_job_cap if emergency else config.job_cap
         in_pool = sum(1 for job in self._active if _is_emergency(job.type) == emergency)
         if in_pool >= cap:
+            self.stats.refused_at_cap += 1
             raise refusals.job_cap_reached(cap)
         self._seq += 1
         seq = self._seq

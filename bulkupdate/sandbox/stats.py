@@ -1,9 +1,10 @@
 """Counters a run leaves behind, served at ``GET /_sandbox/stats``.
 
 Scripts depend on these keys: ``requests.{total,by_status,by_endpoint}``,
-``jobs.{created,peak_active,expired,overlapping}``, ``rate.{model,headers,limit_per_second,
-peak_in_any_second}`` and ``numbers.{applied,distinct_applied,reapplied_after_success}``. A
-careful client keeps ``jobs.overlapping`` and ``numbers.reapplied_after_success`` at 0.
+``jobs.{created,peak_active,refused_at_cap,expired,overlapping}``,
+``rate.{model,headers,limit_per_second,peak_in_any_second}`` and
+``numbers.{applied,distinct_applied,reapplied_after_success}``. A careful client keeps
+``jobs.overlapping``, ``jobs.refused_at_cap`` and ``numbers.reapplied_after_success`` at 0.
 ``rate.peak_in_any_second`` counts every request that reached the limiter (refused ones too)
 in the busiest one-second span, whatever the rate model.
 """
@@ -40,6 +41,7 @@ class Stats:
     jobs_by_type: Counter[str] = field(default_factory=Counter)
     jobs_final: Counter[str] = field(default_factory=Counter)
     peak_active: int = 0
+    refused_at_cap: int = 0  # job creations refused because the account held its cap
     overlapping: int = 0
     applied: int = 0
     failed_operations: int = 0
@@ -64,6 +66,7 @@ class Stats:
                 "created": self.jobs_created,
                 "active": active,
                 "peak_active": self.peak_active,
+                "refused_at_cap": self.refused_at_cap,
                 "completed": self.jobs_final["completed"],
                 "failed": self.jobs_final["failed"],
                 "expired": self.jobs_final["expired"],

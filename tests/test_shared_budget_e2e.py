@@ -1,0 +1,143 @@
+"""Many calls on one ``BulkUpdater`` at once, end to end over loopback: they share the
+account's job cap without a refusal, a small call is not kept waiting behind a large one,
+and calls cancelled or failed leave the budget exact for the calls after them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from bulkupdate import BulkUpdater, Outcome, Progress, UpdateResult
+from tests.conftest import StartSandbox
+
+UPDATE = {"tags": ["shared"]}
+
+
+def numbers(count: int, start: int) -> list[str]:
+    return [f"+1312{start + n:07d}" for n in range(count)]
+
+
+async def test_fifty_calls_at_once_keep_within_the_accounts_cap(
+    start_sandbox: StartSandbox,
+) -> None:
+    sandbox = await start_sandbox(job_cap=20, op_ms=2.0, rate=500, checked=False)
+    results: list[UpdateResult] = []
+    async with BulkUpdater(
+        api_key="k", base_url=sandbox.base_url, rate=500, batch_size=100, max_active_jobs=20
+    ) as updater:
+
+        async def call(n: int) -> None:
+            results.append(await updater.update(numbers(100, 2_000_000 + 1000 * n), UPDATE))
+
+        async with anyio.create_task_group() as group:
+            for n in range(50):
+                group.start_soon(call, n)
+        account = updater.budget.slots.account
+        assert (account.active, account.lent, updater.budget.slots.door.waiting) == (0, 0, 0)
+    assert len(results) == 50
+    assert all(result.totals.succeeded == 100 for result in results)
+    jobs = sandbox.stats()["jobs"]
+    assert jobs["created"] >= 50  # (a call's last jobs may be split, to end together)
+    assert sandbox.stats()["numbers"]["reapplied_after_success"] == 0
+    assert 15 <= jobs["peak_active"] <= 20  # the slots used, and never one more
+    assert jobs["refused_at_cap"] == 0
+    assert sum(result.stats.cap_refusals for result in results) == 0
+
+
+async def test_a_small_call_during_a_large_one_gets_its_turn(
+    start_sandbox: StartSandbox,
+) -> None:
+    pending_ms, op_ms, batch = 5.0, 25.0, 10
+    job_seconds = (pending_ms + op_ms * batch) / 1000
+    sandbox = await start_sandbox(
+        job_cap=20, pending_ms=pending_ms, op_ms=op_ms, rate=500, checked=False
+    )
+    every_slot_taken = anyio.Event()
+    finished: dict[str, float] = {}
+
+    def progress(snapshot: Progress) -> None:
+        if snapshot.active_jobs >= 20:
+            every_slot_taken.set()
+
+    async with BulkUpdater(
+        api_key="k", base_url=sandbox.base_url, rate=500, batch_size=batch, max_active_jobs=20
+    ) as updater:
+
+        async def large() -> None:
+            # Six rounds of the account's twenty slots.
+            await updater.update(numbers(1_200, 3_000_000), UPDATE, on_progress=progress)
+            finished["large"] = anyio.current_time()
+
+        async def small() -> None:
+            await every_slot_taken.wait()
+            started = anyio.current_time()
+            result = await updater.update(numbers(batch, 4_000_000), UPDATE)
+            assert result.totals.succeeded == batch
+            finished["small"] = anyio.current_time()
+            finished["small_took"] = finished["small"] - started
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(large)
+            group.start_soon(small)
+    assert finished["small"] < finished["large"]
+    assert finished["small_took"] < 2 * job_seconds
+    assert sandbox.stats()["jobs"]["refused_at_cap"] == 0
+
+
+class Exploding:
+    """A sink that fails the call it is given to, as a caller's bug would."""
+
+    def record(self, outcome: Outcome) -> None:
+        raise RuntimeError("the caller's sink failed")
+
+
+async def test_calls_cancelled_or_failed_leave_the_budget_exact(
+    start_sandbox: StartSandbox,
+) -> None:
+    sandbox = await start_sandbox(job_cap=8, op_ms=1.0, rate=500, checked=False)
+    async with BulkUpdater(
+        api_key="k", base_url=sandbox.base_url, rate=500, batch_size=50, max_active_jobs=8
+    ) as updater:
+        budget = updater.budget
+        failures: list[BaseException] = []
+
+        async def cancelled(n: int) -> None:
+            with anyio.CancelScope() as scope:
+
+                def progress(snapshot: Progress) -> None:
+                    if snapshot.batches_submitted >= 2:
+                        scope.cancel()  # jobs of this call are left running
+
+                await updater.update(
+                    numbers(1_000, 5_000_000 + 10_000 * n), UPDATE, on_progress=progress
+                )
+            assert scope.cancelled_caught
+
+        async def failing() -> None:
+            try:
+                await updater.update(numbers(500, 6_000_000), UPDATE, sink=Exploding())
+            except* RuntimeError as group:
+                failures.extend(group.exceptions)
+
+        async def completed(n: int) -> None:
+            result = await updater.update(numbers(300, 7_000_000 + 10_000 * n), UPDATE)
+            assert result.totals.succeeded == 300
+
+        async with anyio.create_task_group() as group:
+            for n in range(4):
+                group.start_soon(cancelled, n)
+                group.start_soon(completed, n)
+            group.start_soon(failing)
+        assert len(failures) == 1
+        # The jobs the cancelled calls left hold their slots until due, then no more:
+        # a call after them has the whole cap again, without a refusal.
+        after = await updater.update(numbers(1_600, 8_000_000), UPDATE)
+        assert after.totals.succeeded == 1_600
+        assert after.stats.cap_refusals == 0
+        assert after.stats.final_job_cap == 8
+        account = budget.slots.account
+        assert (account.held, budget.slots.door.waiting) == (0, 0)
+    stats: dict[str, Any] = sandbox.stats()
+    assert stats["jobs"]["refused_at_cap"] == 0
+    assert stats["jobs"]["peak_active"] <= 8
