@@ -162,6 +162,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     pace.add_argument(
         "--timeout", type=float, default=60.0, metavar="S", help="seconds a request may take"
     )
+    _add_budget_flag(pace)
     output = run.add_argument_group("journal and output")
     output.add_argument(
         "--journal",
@@ -194,6 +195,16 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.set_defaults(handler=_run)
 
 
+def _add_budget_flag(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--budget",
+        metavar="URL",
+        help="share the account's request pace and job slots with every process using "
+        "this Redis URL and API key (redis://HOST:PORT/DB, rediss:// for TLS; needs "
+        'pip install "bulkupdate[redis]")',
+    )
+
+
 def _add_output_flags(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--report", metavar="FILE", help="write one JSON line per input entry")
     group.add_argument(
@@ -219,6 +230,7 @@ def _add_resume(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     resume.add_argument("journal", metavar="JOURNAL")
     resume.add_argument("--force", action="store_true", help="resume even if an input file changed")
+    _add_budget_flag(resume)
     _add_output_flags(resume.add_argument_group("output"))
     resume.set_defaults(handler=_resume)
 
@@ -287,6 +299,7 @@ def _run(args: argparse.Namespace) -> int:
         force=args.force,
         log_format=args.log_format,
         quiet=args.quiet,
+        budget=args.budget,
     )
     options.inputs.check()
     from bulkupdate.runner import run_main
@@ -307,6 +320,7 @@ def _resume(args: argparse.Namespace) -> int:
             log_format=args.log_format,
             quiet=args.quiet,
             force=args.force,
+            budget=args.budget,
         )
         options.resolved_api_key()
         durable = Durable(journal, pick_up(journal, force=args.force), lock)

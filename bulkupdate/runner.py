@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
+from bulkupdate.budget import redacted_url
 from bulkupdate.embedded import sandbox_config
 from bulkupdate.errors import ReportNotWritten, first_known_error
 from bulkupdate.escaping import printable
@@ -149,6 +150,7 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
             rate=options.rate,
             max_active_jobs=options.engine.max_active_jobs,
             resumed=durable.resume is not None,
+            budget=None if options.budget is None else redacted_url(options.budget),
         )
         try:
             stats = await _run_until_signal(
@@ -204,6 +206,7 @@ async def _run_until_signal(
     interrupted: anyio.Event,
 ) -> EngineStats | None:
     """The engine, until it ends or SIGINT/SIGTERM stops it (then None)."""
+    from bulkupdate.budget import open_budget
     from bulkupdate.client import ApiClient
     from bulkupdate.embedded import embedded_sandbox
     from bulkupdate.pipeline import run_engine
@@ -217,7 +220,15 @@ async def _run_until_signal(
                 if options.sandbox
                 else nullcontext(options.resolved_base_url())
             )
-            async with server as base_url:
+            budget = open_budget(
+                options.budget,
+                api_key=api_key,
+                rate=options.rate,
+                max_active_jobs=options.engine.max_active_jobs,
+                timeout=options.timeout,
+            )
+            budget.on_event = log.emit
+            async with server as base_url, budget:
                 if options.sandbox and options.log_format == "text" and not options.quiet:
                     log.emit("sandbox_serving", base_url=base_url)
                 async with ApiClient(
@@ -225,6 +236,7 @@ async def _run_until_signal(
                     base_url=base_url,
                     rate=options.rate,
                     timeout=options.timeout,
+                    governor=budget.governor,
                     allow_insecure_http=options.allow_insecure_http,
                 ) as client:
                     client.governor.on_throttle = lambda wait, rate: log.emit(
@@ -241,6 +253,7 @@ async def _run_until_signal(
                         input_fraction=stream.fraction,
                         recorder=durable.journal,
                         resume=durable.resume,
+                        slots=budget.run_slots(),
                     )
             group.cancel_scope.cancel()  # stop listening for signals
     except BaseExceptionGroup as failure:

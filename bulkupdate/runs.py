@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from bulkupdate.budget import check_budget_url, redacted_url
 from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import UsageError
 from bulkupdate.escaping import printable
@@ -64,9 +66,12 @@ class RunOptions:
     log_format: str = "text"
     quiet: bool = False
     allow_insecure_http: bool = False
+    budget: str | None = None  # a Redis URL: the account's budget shared between processes
 
     def __post_init__(self) -> None:
         check_pace(self.rate, self.timeout)
+        if self.budget is not None:
+            check_budget_url(self.budget)
         if self.sandbox and self.base_url:
             raise UsageError("--sandbox and --base-url cannot go together: pick one server")
         if self.sandbox_config and not self.sandbox:
@@ -143,6 +148,8 @@ class RunOptions:
             "allow_insecure_http": self.allow_insecure_http,  # consent given for this run
             "sandbox": self.sandbox,
             "sandbox_config": self.sandbox_config,
+            # Where the budget was shared, without its password (give --budget to resume).
+            "budget": None if self.budget is None else redacted_url(self.budget),
         }
 
     @classmethod
@@ -178,6 +185,14 @@ class RunOptions:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"the journal's settings cannot be read ({exc})") from exc
+        shared = settings.get("budget")
+        if overrides.get("budget") is None and shared is not None:
+            if urlsplit(shared).password is not None:  # recorded hidden
+                raise UsageError(
+                    f"the run shared the account's budget through {shared}: resume it with "
+                    "--budget and that URL, password included"
+                )
+            overrides["budget"] = shared
         return replace(options, **overrides)
 
 

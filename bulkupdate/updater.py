@@ -24,7 +24,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bulkupdate.budget import Budget
+from bulkupdate.budget import Budget, check_budget_url, open_budget
 from bulkupdate.client import ApiClient
 from bulkupdate.credentials import check_api_key, check_base_url
 from bulkupdate.errors import UsageError
@@ -63,7 +63,9 @@ class BulkUpdater:
     Telnyx's. The calls made on one updater share one budget, however many run at once:
     one request pace (``rate``) and ``max_active_jobs`` job slots, handed round-robin to
     the calls waiting for one, so a small call made during a large one is not kept
-    waiting for it. Use it as an async context manager inside the running loop.
+    waiting for it. ``budget="redis://HOST:PORT/DB"`` shares that budget with every
+    process using the same URL and API key (``pip install "bulkupdate[redis]"``). Use it
+    as an async context manager inside the running loop.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class BulkUpdater:
         ownership: OwnershipMode | str = OwnershipMode.AUTO,
         timeout: float = 60.0,
         allow_insecure_http: bool = False,
+        budget: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY", "")
         if not key:
@@ -96,6 +99,7 @@ class BulkUpdater:
             batch_size=batch_size,
             ownership=OwnershipMode(ownership),
         )
+        self.budget_url = None if budget is None else check_budget_url(budget, flag="budget")
         self._budget: Budget | None = None
         self._client: ApiClient | None = None
 
@@ -110,7 +114,13 @@ class BulkUpdater:
         return self._budget
 
     async def __aenter__(self) -> BulkUpdater:
-        budget = Budget.local(self.rate, self.settings.max_active_jobs)
+        budget = open_budget(
+            self.budget_url,
+            api_key=self._api_key,
+            rate=self.rate,
+            max_active_jobs=self.settings.max_active_jobs,
+            timeout=self.timeout,
+        )
         self._budget = await budget.__aenter__()
         try:
             client = ApiClient(

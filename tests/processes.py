@@ -33,6 +33,12 @@ class SandboxProcess:
             stats: dict[str, Any] = json.load(r)
         return stats
 
+    def reset(self) -> None:
+        """Forget every job, number and count: a fresh account for the next test."""
+        url = self.base_url.removesuffix("/v2") + "/_sandbox/reset"
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST")) as answer:
+            assert answer.status == 200
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=10)

@@ -99,6 +99,7 @@ def test_an_unreadable_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
         (["--max-active-jobs", "0"], "--max-active-jobs"),
         (["--sandbox", "--base-url", "http://x"], "pick one"),
         (["--default-region", "ZZ"], "--default-region"),
+        (["--budget", "localhost:6379"], "--budget must be a Redis URL"),
     ],
 )
 def test_bad_flags_are_usage_errors(

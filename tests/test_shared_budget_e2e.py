@@ -48,7 +48,7 @@ async def test_fifty_calls_at_once_keep_within_the_accounts_cap(
 async def test_a_small_call_during_a_large_one_gets_its_turn(
     start_sandbox: StartSandbox,
 ) -> None:
-    pending_ms, op_ms, batch = 5.0, 25.0, 10
+    pending_ms, op_ms, batch = 5.0, 50.0, 10
     job_seconds = (pending_ms + op_ms * batch) / 1000
     sandbox = await start_sandbox(
         job_cap=20, pending_ms=pending_ms, op_ms=op_ms, rate=500, checked=False
