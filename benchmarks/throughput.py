@@ -227,9 +227,14 @@ def main() -> None:
                 flush=True,
             )
     if not args.json:
-        print("\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
-        for row in rows:
-            print("| " + " | ".join(str(row[column]) for column in COLUMNS) + " |")
+        print_table(rows, COLUMNS)
+
+
+def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """The rows as a Markdown table, for the README."""
+    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[column]) for column in columns) + " |")
 
 
 if __name__ == "__main__":
