@@ -20,9 +20,9 @@ them for what holds under every algorithm, and never for more:
   run ahead of by up to ``CATCH_UP`` intervals, a quarter interval apart, and the client
   keeps its own log of when its requests went: no span of a window ever holds more than
   the window's share. Such a schedule is accepted by fixed windows, a sliding log and a
-  token bucket whose burst is the limit. Where the headers show the budget thin, or once
-  a request sent early has met a 429 (a bucket with a smaller burst), the pace is kept
-  strictly: an interval after the last request.
+  token bucket whose burst is the limit. Once requests sent early have met a 429 three
+  times in a few seconds (a bucket with a smaller burst; now and then one is jitter on the
+  way), the pace is kept strictly: an interval after the last.
 * **An exhausted budget** (``remaining`` minus requests still unanswered ≤ 0) is not a
   reason to sit out ``reset`` seconds: a sliding log or a token bucket recovers a request
   at a time, so pacing on is accepted. Only a budget seen to recover *in steps* (spent,
@@ -57,6 +57,8 @@ STEP_MARGIN = 0.002  # seconds after a projected step before sending into it
 CATCH_UP = 2  # intervals a request may run ahead of the pace's grid
 CATCH_UP_SPACING = 0.25  # of an interval: the closest two requests go when catching up
 SEND_LOG = 1024  # send times kept; a larger limit per window is paced strictly
+EARLY_REFUSALS = 3  # 429s met by requests sent early, within EARLY_SPAN seconds of each
+EARLY_SPAN = 10.0  # other, before the pace is kept strictly
 MAX_PAUSE = 120.0
 
 
@@ -76,7 +78,9 @@ class RateModel:
     margin: float = TIGHT_MARGIN
     recovers_in_steps: bool = False  # seen: spent, then whole again an interval later
     step_at: float | None = None  # a send time just after a step, projected by ``window``
-    catch_up: bool = True  # False once a request sent early met a 429
+    catch_up: bool = True  # False once EARLY_REFUSALS requests sent early met a 429
+    early_refusals: int = 0  # in a row, each within EARLY_SPAN of the one before
+    _early_refused: float = -math.inf
     due: float = -math.inf  # the grid: when the next request is due at the pace
     _sends: deque[float] = field(default_factory=lambda: deque(maxlen=SEND_LOG))
     _early: deque[float] = field(default_factory=lambda: deque(maxlen=64))
@@ -170,7 +174,10 @@ class RateModel:
         full_at = -math.inf
         if len(self._sends) >= per_window:
             full_at = self._sends[-per_window] + window  # the oldest leaves the window then
-        if self.catch_up and per_window >= 2:
+        # Only at the full pace: while AIMD probes for a lower limit, a burst would be
+        # refused for the pace, not for the burst.
+        full_pace = self.rate >= self.effective_ceiling
+        if self.catch_up and per_window >= 2 and full_pace:
             early = self.due - CATCH_UP * interval
             return max(full_at, early, self.last_sent + CATCH_UP_SPACING * interval)
         return max(full_at, self.last_sent + interval)
@@ -255,8 +262,9 @@ class RateModel:
 
         A 429 met while keeping to the rate the server's headers state (or, without
         headers, the configured rate) says requests bunched up on the way: the margin
-        between them doubles instead (up to ``MAX_MARGIN``) and the pause is short. Any
-        other 429 halves the rate. The pause is ``Retry-After`` if given; else the next
+        between them doubles instead (up to ``MAX_MARGIN``) and the pause is short. So
+        does one met by a request sent early (``_burst_refused``). Any other 429 halves
+        the rate. The pause is ``Retry-After`` if given; else the next
         step of a budget known to recover in steps; else ``reset``; else a second (a
         typical window), doubled for each 429 in a row that met a request sent right
         after the previous pause.
@@ -264,7 +272,7 @@ class RateModel:
         self.unanswered = max(0, self.unanswered - 1)
         self.throttled += 1
         if sent_at is not None and sent_at in self._early:
-            self.catch_up = False  # the server does not take bursts: keep the pace strictly
+            return self._burst_refused(now, headers)
         pace = self.current_rate(now)
         # The pace the server should take: its stated rate, else (no headers) the rate
         # the user configured.
@@ -292,6 +300,21 @@ class RateModel:
         self.loss_rate = pace
         self.rate = max(MIN_RATE, pace * DECREASE_FACTOR)
         return self._pause(now, headers, short=None)
+
+    def _burst_refused(self, now: float, headers: RateHeaders) -> float:
+        """A request sent early to catch up met a 429: the burst was refused, not the
+        pace, so the rate stays and the pause is short. Now and then one is jitter on the
+        way (the margin widens for that); several in a few seconds say the server takes
+        no request closer than the pace: keep to it strictly from then on."""
+        recent = now - self._early_refused <= EARLY_SPAN
+        self.early_refusals = self.early_refusals + 1 if recent else 1
+        self._early_refused = now
+        self.catch_up = self.catch_up and self.early_refusals < EARLY_REFUSALS
+        if now - self._widened >= DECREASE_INTERVAL:
+            self.margin = min(MAX_MARGIN, self.margin * 2)
+            self._widened = now
+        self.remaining = 0 if headers.remaining is not None else None
+        return self._pause(now, headers, short=2 * self.interval(now))
 
     def _pause(self, now: float, headers: RateHeaders, *, short: float | None) -> float:
         if headers.retry_after is not None:

@@ -34,7 +34,13 @@ from bulkupdate.client import MAX_PAGE_SIZE, ApiClient
 from bulkupdate.errors import NotFoundError
 from bulkupdate.ledger import Ledger
 from bulkupdate.spec import JobKind
-from bulkupdate.tracker import first_poll_delay, next_poll_delay, vanished_job
+from bulkupdate.tracker import (
+    END_POLL_SECONDS,
+    MIN_POLL_SECONDS,
+    first_poll_delay,
+    next_poll_delay,
+    vanished_job,
+)
 from bulkupdate.wire import Job
 
 SLOT_LEAD = 0.3  # seconds before the free job slots would run out to look at jobs
@@ -103,7 +109,10 @@ class JobWatcher:
         if job.status.is_final:
             self._finish(job, batch)
             return
-        delay = first_poll_delay(job, len(batch), self.seconds_per_number)
+        # Once the input is all read, the jobs still to come are the last ones and their
+        # retries: small, quick, and what the end of the run waits for.
+        floor = END_POLL_SECONDS if self.ledger.input_done else MIN_POLL_SECONDS
+        delay = first_poll_delay(job, len(batch), self.seconds_per_number, floor=floor)
         self.jobs[job.id] = TrackedJob(job.id, batch, self._created, self._clock() + delay)
         self._wake()
 
