@@ -38,6 +38,8 @@ class RateGovernor:
         self._priority_waiting = 0
         self._priority_went = anyio.Event()
         self.requests = 0
+        # Processes keeping this pace together (a budget shared through Redis counts them).
+        self.sharing = 1
         # Told of each 429 with the pause and the new rate (the run's event log).
         self.on_throttle: Callable[[float, float], None] | None = None
 
@@ -47,6 +49,12 @@ class RateGovernor:
             f"<RateGovernor rate={m.rate:.2f}/s ceiling={m.effective_ceiling:.2f}/s "
             f"requests={self.requests} throttled={m.throttled} unanswered={m.unanswered}>"
         )
+
+    @property
+    def share(self) -> float:
+        """Requests a second this process can count on: its share of the pace. What a
+        job, a poll or a split of the tail is worth is weighed against this."""
+        return self.model.rate / max(1, self.sharing)
 
     async def acquire(self, *, priority: bool = False) -> float:
         """Wait until one more request may go, count it as sent, and return when it went.

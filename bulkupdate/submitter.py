@@ -129,7 +129,7 @@ class Submitter:
             now,
             [now] * free_now + running,
             seconds_per_number=self.watcher.seconds_per_number,
-            rate=self.client.governor.model.rate,
+            rate=self.client.governor.share,
             max_batch=ledger.pool.batch_size,
         )
         if share < len(values):

@@ -185,7 +185,7 @@ class JobWatcher:
         free = self.slots.capacity - len(self.jobs)
         if free <= 0:
             return due
-        rate = self.client.governor.model.rate
+        rate = self.client.governor.share
         runs_out = self._clock() + free / rate - SLOT_LEAD
         return max(due, min(runs_out, self._last_poll + MAX_QUIET))
 
@@ -199,9 +199,12 @@ class JobWatcher:
         every job is due. Where requests are scarce this gathers the tail's retries into
         few jobs; where they are plenty it looks at each job as it ends.
         """
-        if self.slots.waiting or not self._lends:
+        governor = self.client.governor
+        # Where other processes share the pace, a slot waited for is mostly one they hold:
+        # looking early would not free it, and costs the pace every process counts on.
+        if (self.slots.waiting and governor.sharing == 1) or not self._lends:
             return due
-        rate = self.client.governor.model.rate
+        rate = governor.share
         seconds_per_number = self.seconds_per_number or 0.0
         worth = 2 / rate  # seconds of job time two requests are worth
         expected = 0.0
@@ -214,15 +217,20 @@ class JobWatcher:
 
     def _settle_time(self, due: float) -> float:
         """With slots lent at their jobs' estimates, look only to settle outcomes: a few
-        seconds after the first is due, or before the due ones outgrow one list page."""
+        seconds after the first is due (longer where other processes share the pace:
+        each settles as rarely as one would alone), or before the due ones outgrow one
+        list page."""
         lent = [job for job in self.jobs.values() if job.lent]
-        if lent and self._created - min(job.created_seq for job in lent) >= SETTLE_SPAN:
+        sharing = max(1, self.client.governor.sharing)
+        span = SETTLE_SPAN // sharing  # the others' jobs fill the same list page
+        if lent and self._created - min(job.created_seq for job in lent) >= span:
             return self._clock()
         if lent and self.ledger.input_read and self._last_poll < self._input_read_at:
             # The input has all been read: the failures of the jobs that ended so far
             # should join the last batches now, not follow them as a tail of their own.
             return self._clock()
-        return max(due, min(due + SETTLE_AFTER, self._last_poll + MAX_QUIET))
+        settle_after = SETTLE_AFTER * sharing
+        return max(due, min(due + settle_after, self._last_poll + MAX_QUIET))
 
     @property
     def _lends(self) -> bool:
@@ -293,9 +301,12 @@ class JobWatcher:
         where it should be is fetched by id.
         """
         oldest = min(job.created_seq for job in due)
-        # Room for the jobs that may be created while this page is on its way.
-        slack = LIST_SLACK + math.ceil(self.client.governor.model.rate * LIST_LATENCY)
-        size = min(MAX_PAGE_SIZE, self._created - oldest + 1 + slack)
+        governor = self.client.governor
+        # Room for the jobs that may be created while this page is on its way, and for
+        # those of the other processes sharing the pace, created between ours.
+        slack = LIST_SLACK + math.ceil(governor.model.rate * LIST_LATENCY)
+        ours = self._created - oldest + 1
+        size = min(MAX_PAGE_SIZE, ours * max(1, governor.sharing) + slack)
         wanted = {job.job_id for job in due}
         for number in range(1, LIST_PAGES + 1):
             asked_at = self._clock()

@@ -22,11 +22,18 @@ from bulkupdate.runs import RunOptions
 from tests.redis_server import RedisServer, free_port
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    redis = RedisServer(tmp_path)
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    redis = RedisServer(tmp_path_factory.mktemp("redis"))
     yield redis
     redis.stop()
+
+
+@pytest.fixture
+def server(redis_server: RedisServer) -> RedisServer:
+    redis_server.start()  # running again if a test stopped it; empty either way
+    redis_server.flush()
+    return redis_server
 
 
 def budget(url: str, key: str = "key-one", jobs: int = 3) -> RedisBudget:
@@ -89,6 +96,9 @@ async def test_one_pace_for_every_process_and_what_one_learns_is_shared(
         # One grid: each turn a tenth of a second after the one before, whoever took it.
         assert waits[0] < 0.01
         assert all(0.08 < b - a < 0.11 for a, b in itertools.pairwise(waits))
+        # Each counts the other: its share of the pace is half.
+        assert (one.pace.sharing, two.pace.sharing) == (2, 2)
+        assert one.pace.share == one.pace.model.rate / 2
         assert (two.pace.model.limit, two.pace.model.window) == (20, 1.0)
         one.pace._pause = 2.0  # a 429 met by one process pauses the other too
         await one.pace.share_pause()
@@ -153,3 +163,21 @@ def test_without_a_budget_nothing_of_redis_is_loaded() -> None:
         "assert not [m for m in sys.modules if m.split('.')[0] == 'redis'], 'redis loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_a_rediss_url_shares_the_budget_over_tls(tmp_path: Path) -> None:
+    tls = RedisServer(tmp_path, tls=True)
+    try:
+        async with budget(tls.url) as one, budget(tls.url) as two:
+            await one.run_slots().acquire()
+            await two.run_slots().acquire()
+            assert await one.pace.reserve(0.1) < 0.01
+            assert await two.pace.reserve(0.1) > 0.05  # the same grid, over TLS
+            assert two.leases.leased_by_all is None
+            await two.leases.sync()
+            assert two.leases.leased_by_all == 2
+        plain = tls.url.replace("rediss://", "redis://").partition("?")[0]
+        with pytest.raises(UsageError, match="cannot be reached"):
+            await budget(plain).__aenter__()  # a TLS port does not answer plain Redis
+    finally:
+        tls.stop()

@@ -9,6 +9,8 @@ from typing import Any
 import anyio
 
 from bulkupdate import BulkUpdater, Outcome, Progress, UpdateResult
+from bulkupdate.client import ApiClient
+from bulkupdate.spec import JobKind
 from tests.conftest import StartSandbox
 
 UPDATE = {"tags": ["shared"]}
@@ -48,40 +50,47 @@ async def test_fifty_calls_at_once_keep_within_the_accounts_cap(
 async def test_a_small_call_during_a_large_one_gets_its_turn(
     start_sandbox: StartSandbox,
 ) -> None:
-    pending_ms, op_ms, batch = 5.0, 50.0, 10
-    job_seconds = (pending_ms + op_ms * batch) / 1000
-    sandbox = await start_sandbox(
-        job_cap=20, pending_ms=pending_ms, op_ms=op_ms, rate=500, checked=False
-    )
+    """Round-robin, told by the order the account's jobs were created in (not by time):
+    once the large call holds every slot, the small call's job is the next one
+    created, ahead of the large call's submitters already waiting for a slot."""
+    batch = 10
+    sandbox = await start_sandbox(job_cap=20, pending_ms=5.0, op_ms=20.0, rate=500, checked=False)
     every_slot_taken = anyio.Event()
-    finished: dict[str, float] = {}
+    large_jobs_then: list[int] = []
 
     def progress(snapshot: Progress) -> None:
-        if snapshot.active_jobs >= 20:
+        if snapshot.active_jobs >= 20 and not every_slot_taken.is_set():
+            large_jobs_then.append(snapshot.batches_submitted)
             every_slot_taken.set()
 
     async with BulkUpdater(
         api_key="k", base_url=sandbox.base_url, rate=500, batch_size=batch, max_active_jobs=20
     ) as updater:
+        small_result: list[UpdateResult] = []
 
         async def large() -> None:
             # Six rounds of the account's twenty slots.
             await updater.update(numbers(1_200, 3_000_000), UPDATE, on_progress=progress)
-            finished["large"] = anyio.current_time()
 
         async def small() -> None:
             await every_slot_taken.wait()
-            started = anyio.current_time()
-            result = await updater.update(numbers(batch, 4_000_000), UPDATE)
-            assert result.totals.succeeded == batch
-            finished["small"] = anyio.current_time()
-            finished["small_took"] = finished["small"] - started
+            small_result.append(await updater.update(numbers(batch, 4_000_000), UPDATE))
 
         async with anyio.create_task_group() as group:
             group.start_soon(large)
             group.start_soon(small)
-    assert finished["small"] < finished["large"]
-    assert finished["small_took"] < 2 * job_seconds
+    [result] = small_result
+    assert result.totals.succeeded == batch
+    [small_job] = {job_id for outcome in result.outcomes for job_id in outcome.job_ids}
+    async with ApiClient("k", base_url=sandbox.base_url, rate=500) as client:
+        page = await client.list_jobs(JobKind.UPDATE, page_size=250)
+    oldest_first = [job.id for job in reversed(page.jobs)]
+    assert len(oldest_first) >= 121  # (the last jobs may be split, to end together)
+    large_jobs_before = oldest_first.index(small_job)
+    # Jobs created since the slots were all taken, before the small one: the one a
+    # freed slot was already handed to, at most. First come, first served would put
+    # every waiting submitter of the large call first.
+    assert large_jobs_before - large_jobs_then[0] <= 2
     assert sandbox.stats()["jobs"]["refused_at_cap"] == 0
 
 

@@ -7,7 +7,9 @@ interval. The interval is the process's own (``RateModel.interval``: the server'
 AIMD after 429s, the margin for a thin budget), so the processes share one grid at the
 pace the most careful of them would keep. What one learns of the server's limit from its
 headers goes into the same hash, for the others to start from; a 429's pause pushes the
-TAT forward, so every process pauses with the one that met it.
+TAT forward, so every process pauses with the one that met it. The script also counts
+the processes that took a turn in the last ``SHARING_SPAN`` seconds: each can count on
+its share of the pace (``RateGovernor.share``), and weighs polls and small jobs by it.
 
 Locally each request first keeps this process's own pace (``RateGovernor``: the priority
 of polls, the pause after a 429). When Redis cannot be reached, requests (polls of jobs
@@ -18,6 +20,7 @@ pace, a share of the process's own.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 
 import anyio
@@ -28,10 +31,13 @@ from bulkupdate.wire import RateHeaders
 
 CAUTIOUS_SHARE = 0.25  # of the pace, while Redis is away: room for a few processes
 PACE_TTL_MS = 3_600_000  # an hour unused and the pace's state goes
+SHARING_SPAN = 3.0  # seconds: a process that took a turn this recently shares the pace
 
-# KEYS[1]: the pace hash (tat, limit, window; times in µs of Redis's clock).
-# ARGV: interval µs, pause µs (0: none), limit ('' if unknown), window µs.
-# Returns µs to wait before sending (0 to -1: none), the limit and window shared.
+# KEYS[1]: the pace hash (tat, limit, window; times in µs of Redis's clock); KEYS[2]: the
+# processes sharing it, scored by their latest turn. ARGV: interval µs, pause µs (0: none),
+# limit ('' if unknown), window µs, TTL ms, this process, SHARING_SPAN µs.
+# Returns µs to wait before sending (0 to -1: none), the limit and window shared, and how
+# many processes share the pace.
 RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -43,7 +49,10 @@ redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat + tonumber(ARGV[1])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'limit', ARGV[3], 'window', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
 local shared = redis.call('HMGET', KEYS[1], 'limit', 'window')
-return {string.format('%.0f', tat - now), shared[1], shared[2]}
+redis.call('ZADD', KEYS[2], now, ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[7]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]))
+return {string.format('%.0f', tat - now), shared[1], shared[2], redis.call('ZCARD', KEYS[2])}
 """
 
 
@@ -56,7 +65,8 @@ class SharedPace(RateGovernor):
         super().__init__(rate, clock=clock)
         self.link = link
         self._reserve = link.script(RESERVE)
-        self._key = link.key("pace")
+        self._keys = [link.key("pace"), link.key("pacers")]
+        self._me = secrets.token_hex(6)
         self._shared: tuple[int, float] | None = None  # the limit and window told Redis
         self._pause = 0.0  # a 429's pause not yet told to Redis
         self._cautious_next = -math.inf
@@ -86,13 +96,17 @@ class SharedPace(RateGovernor):
             "" if tell is None else tell[0],
             "" if tell is None else micros(tell[1]),
             PACE_TTL_MS,
+            self._me,
+            micros(SHARING_SPAN),
         ]
         try:
-            wait_us, limit, window_us = await self.link.run(self._reserve, [self._key], args)
+            answer = await self.link.run(self._reserve, self._keys, args)
         except BudgetUnavailable:
             self._pause = max(self._pause, pause)  # to tell when Redis is back
             return self._cautious_turn(interval)
+        wait_us, limit, window_us, sharing = answer
         self._shared = learned if tell is not None else self._shared
+        self.sharing = int(sharing)
         if limit is not None and window_us is not None and model.limit is None:
             # Another process has met the server's limit: start from what it learned.
             model.limit = int(limit)

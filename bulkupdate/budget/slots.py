@@ -37,9 +37,14 @@ class RoundRobin:
         return f"<RoundRobin waiting={self.waiting} parties={len(self._rotation)}>"
 
     @property
+    def queued(self) -> int:
+        """Waiters at the door for their turn."""
+        return sum(len(queue) for queue in self._queues.values())
+
+    @property
     def waiting(self) -> int:
         """Waiters at the door, the one going through included."""
-        return sum(len(queue) for queue in self._queues.values()) + self._inside
+        return self.queued + self._inside
 
     async def go_through(self, party: object, action: Callable[[], Awaitable[None]]) -> None:
         """Wait for ``party``'s turn, then await ``action()`` alone at the door."""
@@ -146,8 +151,9 @@ class RunSlots:
 
     It answers what the engine asks of ``JobSlots`` for one run: ``active``, ``lent`` and
     ``held`` count this run's jobs; ``capacity`` is what it holds plus what the account
-    has free; ``waiting`` counts every run's submitters waiting for a slot (a look at the
-    jobs that frees one is worth it whoever waits).
+    has free; ``waiting`` counts every run's submitters waiting for a slot, as
+    ``JobSlots.waiting`` does: those in line for their turn, and the one whose turn it is
+    if no slot is free (a look at the jobs that frees one is worth it whoever waits).
     """
 
     def __init__(self, shared: SharedSlots) -> None:
@@ -175,7 +181,7 @@ class RunSlots:
 
     @property
     def waiting(self) -> int:
-        return self.shared.door.waiting
+        return self.shared.door.queued + self.account.waiting
 
     async def acquire(self) -> None:
         await self.shared.acquire_for(self)
