@@ -154,7 +154,7 @@ def next_poll_delay(job: Job, seconds_per_number: float | None, polls_so_far: in
     The pending count times the learned time a number takes says how much work is left.
     Without that, back off gently so a job the server forgot does not eat the rate budget.
     """
-    left = len(job.pending)
+    left = job.pending_count
     if seconds_per_number is not None and left:
         return _clamp(seconds_per_number * left)
     return _clamp(0.5 * 1.5 ** min(polls_so_far, 10))
