@@ -80,7 +80,7 @@ async def run_engine(
     """
     settings = settings or EngineSettings()
     ledger = Ledger(
-        sink or _Discard(),
+        sink,
         batch_size=settings.batch_size,
         max_attempts=settings.max_attempts,
         on_progress=on_progress,
@@ -227,10 +227,3 @@ async def _pick_up(
     if resume.posts:
         unsent += await submitter.recover_posts(resume.posts)
     return unsent
-
-
-class _Discard:
-    """A run whose outcomes are kept elsewhere (its journal) needs no sink."""
-
-    def record(self, outcome: object) -> None:
-        pass
