@@ -43,6 +43,8 @@ class JobStatus(StrEnum):
 
 _FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED})
 
+Body = bytes | memoryview  # an answer's body (a large one comes as a view, see client.py)
+
 
 class Job:
     """A phone-numbers job as the API reports it.
@@ -280,7 +282,7 @@ def _count(found: tuple[Operation, ...] | msgspec.Raw) -> int:
     return job_lists.count(found) if isinstance(found, msgspec.Raw) else len(found)
 
 
-def decode_job(body: bytes) -> Job:
+def decode_job(body: Body) -> Job:
     """The job in a ``{"data": Job}`` answer."""
     try:
         return Job._unread(_JOB_ANSWER.decode(body).data)
@@ -293,7 +295,7 @@ def decode_job(body: bytes) -> Job:
     return job_from_json(data)
 
 
-def decode_jobs_page(body: bytes) -> JobsPage:
+def decode_jobs_page(body: Body) -> JobsPage:
     """A page of ``GET /phone_numbers/jobs``."""
     try:
         answer = _LIST_ANSWER.decode(body)
@@ -332,7 +334,7 @@ def _lenient_job(item: object) -> Job | None:
         return None
 
 
-def decode_page(body: bytes) -> Page:
+def decode_page(body: Body) -> Page:
     """A list answer: ``{"data": [...], "meta": {...}}``; items stay as JSON objects."""
     document = _load_object(body)
     data = document.get("data")
@@ -352,7 +354,7 @@ def _int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _load_object(body: bytes) -> dict[str, Any]:
+def _load_object(body: Body) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -362,7 +364,7 @@ def _load_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def error_objects(body: bytes) -> list[ErrorObject]:
+def error_objects(body: Body) -> list[ErrorObject]:
     """The ``errors`` of an error answer; a stand-in object when the body has none."""
     try:
         document = orjson.loads(body) if body else None
@@ -373,11 +375,11 @@ def error_objects(body: bytes) -> list[ErrorObject]:
         found = [e for e in errors if isinstance(e, dict)]
         if found:
             return found
-    text = body[:200].decode("utf-8", "replace").strip() if body else ""
+    text = bytes(body[:200]).decode("utf-8", "replace").strip() if body else ""
     return [{"code": "", "title": "Error answer without error objects", "detail": text}]
 
 
-def error_for(status: int, body: bytes, rate: RateHeaders) -> ApiError:
+def error_for(status: int, body: Body, rate: RateHeaders) -> ApiError:
     """The exception for an error answer: the one place statuses map to classes."""
     errors = error_objects(body)
     if status in (401, 403):
