@@ -51,8 +51,8 @@ def write_numbers(path: Path, count: int) -> None:
             file.write(f"+1{area}{2_000_000 + rest:07d}\n")
 
 
-def command(numbers: Path, args: argparse.Namespace, *flags: str) -> list[str]:
-    profile = ["-m", "benchmarks.cpu_profile", args.profile] if args.profile else ["-m"]
+def command(numbers: Path, args: argparse.Namespace, *flags: str, stats: str = "") -> list[str]:
+    profile = ["-m", "benchmarks.cpu_profile", args.profile + stats] if args.profile else ["-m"]
     run = ["bulkupdate", "run", str(numbers), "--set", "tags=benchmark", "--quiet"]
     return [sys.executable, *profile, *run, *flags]
 
@@ -114,7 +114,8 @@ def measure(numbers: Path, args: argparse.Namespace, *, report: bool) -> dict[st
 
 def dry_run(numbers: Path, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return run_child(command(numbers, args, "--dry-run"), args, Path(tmp))
+        dry = command(numbers, args, "--dry-run", stats=".dry")  # its own profile, if any
+        return run_child(dry, args, Path(tmp))
 
 
 def _lines(path: Path) -> int:
