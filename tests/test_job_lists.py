@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -100,3 +101,30 @@ def test_a_raw_list_of_odd_entries_is_read_leniently() -> None:
     assert found.successful_keys(False) == {"13125550100"}
     assert found.pending_count == 2
     assert found.pending == (job_lists.Operation("5"), job_lists.Operation("6"))
+
+
+@pytest.mark.parametrize("shape", ['"a string"', '{"not": "a list"}', "17", "null"])
+def test_a_list_of_the_wrong_shape_reads_as_empty_whenever_it_is_read(shape: str) -> None:
+    body = (
+        f'{{"data": {{"id": "{JOB_ID}", "status": "completed", "phone_numbers": {shape}, '
+        f'"successful_operations": {shape}, "failed_operations": {shape}}}}}'
+    ).encode()
+    job = decode_job(body)
+    assert job.pending_count == 0
+    assert job.successful_keys(False) == set()
+    assert (job.phone_numbers, job.successful, job.failed) == ((), (), ())
+
+
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [
+        ({"id": JOB_ID, "status": "done"}, "unknown status 'done'"),
+        ({"id": 42, "status": "completed"}, "without an id"),
+        ({"status": "completed"}, "without an id"),
+    ],
+)
+def test_a_job_of_the_wrong_shape_is_refused_naming_what_is_wrong(
+    data: dict[str, Any], names: str
+) -> None:
+    with pytest.raises(ValueError, match=names):
+        decode_job(orjson.dumps({"data": data}))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bulkupdate.backoff import BackoffPolicy
 from bulkupdate.batching import Batch, EntryKind, batched
-from bulkupdate.ledger import RETRY_LINGER, Ledger, Progress
+from bulkupdate.ledger import RETRY_LINGER, Ledger, NoRecorder, Progress
 from bulkupdate.outcomes import OutcomeCollector, OutcomeStatus
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.tracker import FILTERED_OUT, NOT_APPLIED_ERROR
@@ -243,6 +243,23 @@ def test_a_job_of_first_attempts_without_a_sink_is_only_counted() -> None:
     }
     assert (ledger.in_flight, ledger.active_jobs, ledger.history) == (0, 0, {})
     assert events[0] == ("batch_submitted", {"job_id": "job", "size": 3, "attempt": 1})
+
+
+def test_a_job_with_failures_keeps_a_row_for_each_number_without_a_sink() -> None:
+    told: list[tuple[list[str], list[str], list[str]]] = []
+    recorder = NoRecorder()
+    # What the journal is told: succeeded, failed and retried numbers, each by name.
+    recorder.settled = lambda job_id, status, succeeded, failed, retry, skipped: told.append(  # type: ignore[method-assign]
+        (list(succeeded), [value for value, _ in failed], [value for value, _ in retry])
+    )
+    ledger = Ledger(None, batch_size=3, max_attempts=3, recorder=recorder, clock=Clock())
+    batch = send(ledger, num(0), num(1), num(2))
+    job = final_job("j1", batch, ok=[num(0)], failed=[(num(1), INVALID_FIELD), (num(2), TIMEOUT)])
+    ledger.finish_job(job, batch)
+    assert told == [([num(0)], [num(1)], [num(2)])]
+    assert (ledger.totals.succeeded, ledger.totals.failed) == (1, 1)
+    assert list(ledger.history) == [num(2)]
+    assert ledger.history[num(2)].job_ids == ["j1"]
 
 
 def test_a_clean_job_mixing_first_and_later_attempts_counts_each_number_its_own() -> None:
