@@ -142,7 +142,9 @@ class Ledger:
         self.submitting = 0  # batches a submitter holds and has not put in jobs yet
         self.waiting_for_slot = 0  # numbers of batches whose submitter waits for a job slot
         self.entries = 0
-        self.input_done = False
+        self.input_done = False  # every batch of the input handed to a submitter
+        self.input_read = False  # every entry of the input read (and cut into batches)
+        self.reader_holding = 0  # numbers in batches the reader has yet to hand over
         self.batches_submitted = 0
         self.jobs_finished = 0
         self.active_jobs = 0

@@ -9,7 +9,8 @@ of one number. Two ways to find the culprits:
   costs about 2·k·log2(n/k) requests and splinters the batch into many small jobs.
 * **Inventory**: read the account's numbers through ``GET /phone_numbers`` (250 a page)
   once, then screen every batch before it is sent. Costs one request a page, whatever
-  the number of refusals.
+  the number of refusals. While the pages come in, what they list goes out and the rest
+  waits for them (see ``waiting_room.py``): the job slots do not idle meanwhile.
 
 ``OwnershipResolver`` starts with bisection and, in ``auto`` mode, switches to the
 inventory as soon as the bisection it expects for the rest of the run would cost more
@@ -29,6 +30,7 @@ from bulkupdate.client import ApiClient
 from bulkupdate.dedupe import number_key
 from bulkupdate.errors import ApiError, TransportError, first_known_error
 from bulkupdate.settings import OwnershipMode
+from bulkupdate.waiting_room import WaitingRoom
 from bulkupdate.wire import ErrorObject, Page
 
 INVENTORY_PAGE_TASKS = 4
@@ -75,9 +77,10 @@ class OwnershipStats:
 class Inventory:
     """The account's numbers and ids, as compact keys (see ``dedupe.number_key``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_listed: Callable[[list[int]], None] | None = None) -> None:
         self._keys: set[int] = set()
         self.ready = anyio.Event()
+        self._on_listed = on_listed  # told the keys of each page as it comes in
 
     def __repr__(self) -> str:
         state = "ready" if self.ready.is_set() else "loading"
@@ -87,6 +90,7 @@ class Inventory:
         return number_key(value) in self._keys
 
     def add_page(self, items: Sequence[object]) -> None:
+        keys: list[int] = []
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -94,9 +98,12 @@ class Inventory:
                 continue
             number, number_id = item.get("phone_number"), item.get("id")
             if isinstance(number, str) and number.startswith("+") and number[1:].isdigit():
-                self._keys.add(number_key(number))
+                keys.append(number_key(number))
             if isinstance(number_id, str) and number_id.isdigit():
-                self._keys.add(number_key(number_id))
+                keys.append(number_key(number_id))
+        self._keys.update(keys)
+        if self._on_listed is not None:
+            self._on_listed(keys)
 
 
 class OwnershipResolver:
@@ -109,6 +116,7 @@ class OwnershipResolver:
         *,
         total_batches: Callable[[], float] = lambda: 0.0,
         batch_size: int = 1000,
+        room: WaitingRoom | None = None,
     ) -> None:
         self.client = client
         self.mode = mode
@@ -124,6 +132,7 @@ class OwnershipResolver:
         self._first_page: Page | None = None
         self.listing_problem: str | None = None  # why the listing could not be read
         self.on_listing_failed: Callable[[str], None] | None = None
+        self.room = room  # where unlisted numbers wait while the inventory loads
 
     def __repr__(self) -> str:
         return f"<OwnershipResolver {self.mode.value} {self.stats} {self.inventory!r}>"
@@ -132,6 +141,11 @@ class OwnershipResolver:
     def screening(self) -> bool:
         """Whether batches are split by a loaded inventory before they are sent."""
         return self.inventory is not None and self.inventory.ready.is_set()
+
+    @property
+    def loading(self) -> bool:
+        """Whether the inventory is being read: batches wait in the room meanwhile."""
+        return self.inventory is not None and not self.inventory.ready.is_set()
 
     @property
     def verdict(self) -> Verdict:
@@ -155,10 +169,14 @@ class OwnershipResolver:
     def seen_batch(self) -> None:
         self._batches_seen += 1
 
-    def screen(self, values: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Split ``values`` into (owned, unowned) by the inventory; all owned without one."""
+    def screen(self, values: Sequence[str], *, so_far: bool = False) -> tuple[list[str], list[str]]:
+        """Split ``values`` into (owned, unowned) by the inventory; all owned without one.
+
+        ``so_far``: by the pages read so far, while it loads ("unowned" then means only
+        "not listed yet").
+        """
         inventory = self.inventory
-        if inventory is None or not inventory.ready.is_set():
+        if inventory is None or not (so_far or inventory.ready.is_set()):
             return list(values), []
         owned: list[str] = []
         unowned: list[str] = []
@@ -243,7 +261,8 @@ class OwnershipResolver:
             return self.screening
         if self.listing_unavailable:
             return False
-        inventory = self.inventory = Inventory()
+        room = self.room
+        inventory = self.inventory = Inventory(None if room is None else room.listed)
         try:
             first = await self._first_listing_page()
             if first is None:
@@ -264,4 +283,6 @@ class OwnershipResolver:
             self._listing_failed(first_known_error(failures) or TransportError(str(failures)))
         finally:
             inventory.ready.set()  # whoever waits for it learns the outcome either way
+            if room is not None:
+                room.release_all()  # to be screened by the inventory, or bisected
         return self.screening

@@ -16,7 +16,7 @@ job end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -35,9 +35,13 @@ from bulkupdate.scan import Chunk
 from bulkupdate.settings import EngineSettings
 from bulkupdate.spec import JobRequest
 from bulkupdate.submitter import Submitter
+from bulkupdate.waiting_room import WaitingRoom
 from bulkupdate.watcher import JobWatcher
 
 EXTRA_SUBMITTERS = 4  # beyond one per job slot: bisections hold a submitter a while
+# Numbers that may wait for the inventory's listing, in batches per job slot: as the
+# pages come in they must name enough of them to keep every slot busy.
+ROOM_BATCHES_PER_SLOT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,9 @@ async def run_engine(
         settings.ownership,
         total_batches=total_batches,
         batch_size=settings.batch_size,
+        room=WaitingRoom(
+            ROOM_BATCHES_PER_SLOT * settings.max_active_jobs * settings.batch_size, ledger.give_back
+        ),
     )
     resolver.on_listing_failed = lambda reason: ledger.event("listing_unavailable", reason=reason)
     submitter = Submitter(client, request, ledger, slots, watcher, resolver)
@@ -114,25 +121,37 @@ async def run_engine(
     async def read_input(send: MemoryObjectSendStream[Batch]) -> None:
         async def send_all(batches: list[Batch]) -> None:
             nonlocal batches_read
+            if ledger.input_read:
+                ledger.reader_holding += sum(len(batch) for batch in batches)
             for batch in batches:
                 batches_read += 1
                 ledger.dispatched(batch)
                 await send.send(batch)
+                if ledger.input_read:
+                    ledger.reader_holding -= len(batch)
 
         batcher = Batcher(settings.batch_size)
         async with send:
             # Numbers an earlier run read but never got into a job go first.
             await send_all(batcher.add(unsent))
             skip = resume.chunks_read if resume is not None else 0
-            async for chunk in chunks:
+            async for chunk, last in _marking_the_last(chunks):
                 if skip:
                     skip -= 1  # recorded by the earlier run: every entry has its state
                     continue
                 ledger.read(chunk.values, chunk.rejections, chunk.duplicates)
+                if last:
+                    # What is left of the input is in batches now: the tail can be planned
+                    # (see tail.py) before the last of them are handed out.
+                    ledger.input_read = True
+                    watcher.nudge()
                 # Numbers ready to go again join the fresh ones: full batches, and no
                 # retries left waiting for a batch of their own when the input ends.
-                await send_all(batcher.add(ledger.take_ready_retries()))
-                await send_all(batcher.add(chunk.values))
+                ready = batcher.add(ledger.take_ready_retries())
+                await send_all(
+                    [*ready, *batcher.add(chunk.values), *(batcher.flush() if last else [])]
+                )
+            ledger.input_read = True
             await send_all(batcher.flush())
         ledger.input_done = True
         ledger.notify()
@@ -227,6 +246,19 @@ async def _pick_up(
     if resume.posts:
         unsent += await submitter.recover_posts(resume.posts)
     return unsent
+
+
+async def _marking_the_last(chunks: AsyncIterable[Chunk]) -> AsyncIterator[tuple[Chunk, bool]]:
+    """Each chunk, and whether it is the last: one chunk is read ahead to tell."""
+    iterator = aiter(chunks)
+    try:
+        current = await anext(iterator)
+    except StopAsyncIteration:
+        return
+    async for following in iterator:
+        yield current, False
+        current = following
+    yield current, True
 
 
 class _Discard:

@@ -15,6 +15,14 @@ them for what holds under every algorithm, and never for more:
 * **The server's rate** is ``limit / window``; the window is the ``reset`` of an answer
   that shows an unspent budget (``remaining ≥ limit − 1``): the whole time a budget
   takes to recover. The pace never goes above it, nor above the configured ceiling.
+* **Catching up.** A request that leaves late (the loop was busy) does not push every
+  later one back. The pace is a grid (GCRA's theoretical arrival time) that requests may
+  run ahead of by up to ``CATCH_UP`` intervals, a quarter interval apart, and the client
+  keeps its own log of when its requests went: no span of a window ever holds more than
+  the window's share. Such a schedule is accepted by fixed windows, a sliding log and a
+  token bucket whose burst is the limit. Once requests sent early have met a 429 three
+  times in a few seconds (a bucket with a smaller burst; now and then one is jitter on the
+  way), the pace is kept strictly: an interval after the last.
 * **An exhausted budget** (``remaining`` minus requests still unanswered ≤ 0) is not a
   reason to sit out ``reset`` seconds: a sliding log or a token bucket recovers a request
   at a time, so pacing on is accepted. Only a budget seen to recover *in steps* (spent,
@@ -29,6 +37,7 @@ them for what holds under every algorithm, and never for more:
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
@@ -45,6 +54,11 @@ MAX_MARGIN = 0.16  # the widest it grows to, doubling at each 429 met within the
 MARGIN_HALF_LIFE = 30.0  # seconds without a 429 that halve a widened margin
 TIGHT_BUDGET = 2  # requests left at or below which the budget counts as thin
 STEP_MARGIN = 0.002  # seconds after a projected step before sending into it
+CATCH_UP = 2  # intervals a request may run ahead of the pace's grid
+CATCH_UP_SPACING = 0.25  # of an interval: the closest two requests go when catching up
+SEND_LOG = 1024  # send times kept; a larger limit per window is paced strictly
+EARLY_REFUSALS = 3  # 429s met by requests sent early, within EARLY_SPAN seconds of each
+EARLY_SPAN = 10.0  # other, before the pace is kept strictly
 MAX_PAUSE = 120.0
 
 
@@ -64,6 +78,12 @@ class RateModel:
     margin: float = TIGHT_MARGIN
     recovers_in_steps: bool = False  # seen: spent, then whole again an interval later
     step_at: float | None = None  # a send time just after a step, projected by ``window``
+    catch_up: bool = True  # False once EARLY_REFUSALS requests sent early met a 429
+    early_refusals: int = 0  # in a row, each within EARLY_SPAN of the one before
+    _early_refused: float = -math.inf
+    due: float = -math.inf  # the grid: when the next request is due at the pace
+    _sends: deque[float] = field(default_factory=lambda: deque(maxlen=SEND_LOG))
+    _early: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     _last_answer_sent: float = -math.inf
     _widened: float = -math.inf  # when the margin last grew or shrank
     _widening: bool = False  # the last 429 widened the margin rather than cut the rate
@@ -123,21 +143,49 @@ class RateModel:
 
     def interval(self, now: float) -> float:
         """Seconds between requests at the current pace."""
+        return self._stretch(now) / self.current_rate(now)
+
+    def _stretch(self, now: float) -> float:
+        """1, or a little more where the budget is thin or unknown (jitter on the way)."""
         if self.margin > TIGHT_MARGIN and now - self._widened >= MARGIN_HALF_LIFE:
             self.margin = max(TIGHT_MARGIN, self.margin / 2)
             self._widened = now
         budget = self.budget
         thin = budget is None or budget <= TIGHT_BUDGET
-        return (1 + self.margin * thin) / self.current_rate(now)
+        return 1 + self.margin * thin
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next request may go; 0 when it may go now."""
-        ready_at = max(self.paused_until, self.last_sent + self.interval(now))
+        ready_at = max(self.paused_until, self._turn(now))
         budget = self.budget
         if self.recovers_in_steps and budget is not None and budget <= 0:
             # Spent as of the latest answer: whole again at the first step after it.
             ready_at = max(ready_at, self.next_step(self._last_answer_sent))
         return max(0.0, ready_at - now)
+
+    def _turn(self, now: float) -> float:
+        """When the pace lets the next request go: an interval after the last one, or,
+        catching up, as soon as no window would hold more than the limit."""
+        interval = self.interval(now)
+        per_window = self._per_window(now)
+        if per_window is None or per_window < 1:
+            return self.last_sent + interval
+        window = (self.window or 1.0) * self._stretch(now)
+        full_at = -math.inf
+        if len(self._sends) >= per_window:
+            full_at = self._sends[-per_window] + window  # the oldest leaves the window then
+        # Only at the full pace: while AIMD probes for a lower limit, a burst would be
+        # refused for the pace, not for the burst.
+        full_pace = self.rate >= self.effective_ceiling
+        if self.catch_up and per_window >= 2 and full_pace:
+            early = self.due - CATCH_UP * interval
+            return max(full_at, early, self.last_sent + CATCH_UP_SPACING * interval)
+        return max(full_at, self.last_sent + interval)
+
+    def _per_window(self, now: float) -> int | None:
+        """Requests one window holds at the current pace; None if too many to log."""
+        per_window = math.floor(self.current_rate(now) * (self.window or 1.0) + 1e-9)
+        return per_window if per_window <= SEND_LOG else None
 
     def next_step(self, after: float) -> float:
         """When a budget that recovers in steps is next whole after ``after``."""
@@ -147,13 +195,26 @@ class RateModel:
         return self.step_at + steps * self.window + STEP_MARGIN
 
     def sent(self, now: float) -> None:
+        interval = self.interval(now)
+        if now < self.last_sent + interval:
+            self._early.append(now)
+        # GCRA: the grid moves on an interval from where it stood, or from now if it had
+        # fallen behind; running ahead of it by up to CATCH_UP intervals makes up for a
+        # request that left late, and bounds any burst after a quiet spell.
+        self.due = max(self.due, now) + interval
         self.last_sent = now
+        self._sends.append(now)
         self.unanswered += 1
 
     def went_out(self, now: float) -> None:
         """A request let through earlier actually left only ``now``: the next keeps its
         distance from this moment, as the server will see it."""
-        self.last_sent = max(self.last_sent, now)
+        if now > self.last_sent:
+            if self._early and self._early[-1] == self.last_sent:
+                self._early[-1] = now
+            if self._sends and self._sends[-1] == self.last_sent:
+                self._sends[-1] = now
+            self.last_sent = now
 
     # -- what the answers say --------------------------------------------------------
 
@@ -201,14 +262,17 @@ class RateModel:
 
         A 429 met while keeping to the rate the server's headers state (or, without
         headers, the configured rate) says requests bunched up on the way: the margin
-        between them doubles instead (up to ``MAX_MARGIN``) and the pause is short. Any
-        other 429 halves the rate. The pause is ``Retry-After`` if given; else the next
+        between them doubles instead (up to ``MAX_MARGIN``) and the pause is short. So
+        does one met by a request sent early (``_burst_refused``). Any other 429 halves
+        the rate. The pause is ``Retry-After`` if given; else the next
         step of a budget known to recover in steps; else ``reset``; else a second (a
         typical window), doubled for each 429 in a row that met a request sent right
         after the previous pause.
         """
         self.unanswered = max(0, self.unanswered - 1)
         self.throttled += 1
+        if sent_at is not None and sent_at in self._early:
+            return self._burst_refused(now, headers)
         pace = self.current_rate(now)
         # The pace the server should take: its stated rate, else (no headers) the rate
         # the user configured.
@@ -236,6 +300,21 @@ class RateModel:
         self.loss_rate = pace
         self.rate = max(MIN_RATE, pace * DECREASE_FACTOR)
         return self._pause(now, headers, short=None)
+
+    def _burst_refused(self, now: float, headers: RateHeaders) -> float:
+        """A request sent early to catch up met a 429: the burst was refused, not the
+        pace, so the rate stays and the pause is short. Now and then one is jitter on the
+        way (the margin widens for that); several in a few seconds say the server takes
+        no request closer than the pace: keep to it strictly from then on."""
+        recent = now - self._early_refused <= EARLY_SPAN
+        self.early_refusals = self.early_refusals + 1 if recent else 1
+        self._early_refused = now
+        self.catch_up = self.catch_up and self.early_refusals < EARLY_REFUSALS
+        if now - self._widened >= DECREASE_INTERVAL:
+            self.margin = min(MAX_MARGIN, self.margin * 2)
+            self._widened = now
+        self.remaining = 0 if headers.remaining is not None else None
+        return self._pause(now, headers, short=2 * self.interval(now))
 
     def _pause(self, now: float, headers: RateHeaders, *, short: float | None) -> float:
         if headers.retry_after is not None:

@@ -24,8 +24,9 @@ from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
 from bulkupdate.ownership import OwnershipResolver, Verdict
 from bulkupdate.spec import JobRequest
-from bulkupdate.tail import TailPlan
+from bulkupdate.tail import tail_share
 from bulkupdate.tracker import Refusal, classify_refusal
+from bulkupdate.waiting_room import WaitingRoom
 from bulkupdate.watcher import JobWatcher
 from bulkupdate.wire import Job
 
@@ -62,7 +63,6 @@ class Submitter:
         self.backoff = backoff
         self._wall_clock = wall_clock
         self._clock = clock
-        self.tail = TailPlan(max_batch=ledger.pool.batch_size)
         self._params = request.query_params()
         self.known_jobs: set[str] = set()
         self.reconciled = 0
@@ -77,6 +77,9 @@ class Submitter:
         if self.resolver.screening:
             await self._send_screened(batch.kind, batch.values)
             return
+        if self.resolver.loading and self.resolver.room is not None:
+            await self._send_listed_so_far(batch.kind, batch.values, self.resolver.room)
+            return
         await self._acquire_slot(len(batch))
         try:
             values = self._share_of_the_tail(batch.values)
@@ -89,14 +92,20 @@ class Submitter:
         if classify_refusal(refusal) is not Refusal.OWNERSHIP:
             self._fail_all(values, refusal)
             return
-        self.resolver.refused(refusal.errors)
+        resolver = self.resolver
+        resolver.refused(refusal.errors)
         try:
-            if await self.resolver.consider_inventory() and await self.resolver.load_inventory():
+            if not await resolver.consider_inventory():
+                await self._bisect(batch.kind, values)
+            elif resolver.loading and resolver.room is not None:
+                # Another submitter is reading the inventory: no need to wait for it all.
+                await self._send_listed_so_far(batch.kind, values, resolver.room)
+            elif await resolver.load_inventory():
                 await self._send_screened(batch.kind, values)
             else:
                 await self._bisect(batch.kind, values)
         finally:
-            self.resolver.resolved()
+            resolver.resolved()
 
     async def _acquire_slot(self, numbers: int) -> None:
         self.ledger.waiting_for_slot += numbers
@@ -110,17 +119,18 @@ class Submitter:
         part of ``values``, the rest going back to the pool for the other job slots; or
         ``values`` topped up with numbers ready to go again."""
         ledger = self.ledger
-        if not ledger.input_done:
+        if not ledger.input_read:
             return values
         now = self._clock()
         free_now = max(0, self.slots.capacity - self.slots.held)
         running = [job.due for job in self.watcher.jobs.values() if not job.lent]
-        share = self.tail.share(
-            len(values) + ledger.waiting_for_slot + len(ledger.pool),
+        share = tail_share(
+            len(values) + ledger.waiting_for_slot + ledger.reader_holding + len(ledger.pool),
             now,
             [now] * free_now + running,
             seconds_per_number=self.watcher.seconds_per_number,
             rate=self.client.governor.model.rate,
+            max_batch=ledger.pool.batch_size,
         )
         if share < len(values):
             ledger.give_back(values[share:])
@@ -129,17 +139,49 @@ class Submitter:
             return [*values, *ledger.top_up(EntryKind.of(values[0]), share - len(values))]
         return values
 
+    async def _send_listed_so_far(
+        self, kind: EntryKind, values: Sequence[str], room: WaitingRoom
+    ) -> None:
+        """While the inventory loads: send what the pages read so far list, if that is
+        worth a job (else it joins the next batch), and leave the rest in the room."""
+        listed, unlisted = self.resolver.screen(values, so_far=True)
+        if len(listed) >= self.ledger.pool.batch_size // 2:
+            await self._send_owned(kind, listed)
+        elif listed:
+            self.ledger.give_back(listed)
+        if unlisted:
+            inventory = self.resolver.inventory
+            await room.enter(unlisted, inventory.owns if inventory is not None else bool)
+
+    async def _send_owned(self, kind: EntryKind, values: Sequence[str]) -> None:
+        """Send numbers the inventory lists, as much of them as the tail allows."""
+        await self._acquire_slot(len(values))
+        try:
+            # A top-up from the pool may bring numbers the inventory does not list (or
+            # has not listed yet): those go round again, to be settled by their verdict.
+            values, unlisted = self.resolver.screen(self._share_of_the_tail(values), so_far=True)
+            if unlisted:
+                self.ledger.give_back(unlisted)
+        except BaseException:
+            self.slots.release()
+            raise
+        if not values:
+            self.slots.release()
+            return
+        refusal = await self._submit(kind, values, slot_held=True)
+        if refusal is None:
+            return
+        if classify_refusal(refusal) is not Refusal.OWNERSHIP:
+            self._fail_all(values, refusal)
+        else:  # the API refuses a number the inventory lists
+            self.resolver.doubt()
+            await self._bisect(kind, values)
+
     async def _send_screened(self, kind: EntryKind, values: Sequence[str]) -> None:
         """Send what the inventory lists; settle what it does not by its ``Verdict``."""
         owned, unlisted = self.resolver.screen(values)
         if owned:
-            refusal = await self._submit(kind, owned)
-            if refusal is not None:
-                if classify_refusal(refusal) is not Refusal.OWNERSHIP:
-                    self._fail_all(owned, refusal)
-                else:  # the API refuses a number the inventory lists
-                    self.resolver.doubt()
-                    await self._bisect(kind, owned)
+            await self._send_owned(kind, owned)
         if self.resolver.verdict is Verdict.UNTESTED:
             unlisted = await self._calibrate(kind, unlisted)
         if not unlisted:

@@ -13,8 +13,8 @@ free. Filled that
 way, a run limited by its request rate sends full jobs until little is left, and one
 limited by its job slots shares the rest out as the slots come free.
 
-A plan holds until work arrives that it did not count (retries of the tail's own jobs)
-or its moment has passed; then the rest is planned again.
+The plan is made afresh each time a job starts: retries of the tail's own jobs join
+what is left as they come back, and the slots' ends are read anew.
 """
 
 from __future__ import annotations
@@ -23,59 +23,42 @@ import math
 from collections.abc import Sequence
 
 
-class TailPlan:
-    """The shares of the work left, for the jobs that start one after another.
+def tail_share(
+    remaining: int,
+    now: float,
+    free_at: Sequence[float],
+    *,
+    seconds_per_number: float | None,
+    rate: float,
+    max_batch: int,
+) -> int:
+    """How many of ``remaining`` numbers the job starting ``now`` should carry.
+
+    ``free_at``: when each other job slot is free (``now`` for a free one, the estimated
+    end for one a running job holds). Planned afresh at every call: what is left and the
+    slots' ends are read anew each time a job starts, so the plan follows the run.
 
     Twenty free slots, 4000 numbers of 5 ms, 50 requests a second: jobs that start
     together end together, each later start a little smaller::
 
-        >>> plan, left, shares = TailPlan(max_batch=1000), 4000, []
+        >>> left, shares = 4000, []
         >>> for n in range(3):
-        ...     shares.append(plan.share(left, n * 0.02, [0.0] * 19,
-        ...                              seconds_per_number=0.005, rate=50))
+        ...     shares.append(tail_share(left, n * 0.04, [n * 0.04] * 19,
+        ...                              seconds_per_number=0.005, rate=50, max_batch=1000))
         ...     left -= shares[-1]
         >>> shares
-        [276, 272, 268]
+        [276, 263, 250]
     """
-
-    def __init__(self, max_batch: int) -> None:
-        self.max_batch = max_batch
-        self._end: float | None = None  # when every planned job should have ended
-        self._planned = 0  # numbers the plan has not handed out yet
-
-    def __repr__(self) -> str:
-        return f"<TailPlan end={self._end} planned={self._planned}>"
-
-    def share(
-        self,
-        remaining: int,
-        now: float,
-        free_at: Sequence[float],
-        *,
-        seconds_per_number: float | None,
-        rate: float,
-    ) -> int:
-        """How many of ``remaining`` numbers the job starting ``now`` should carry.
-
-        ``free_at``: when each other job slot is free (``now`` for a free one, the
-        estimated end for one a running job holds).
-        """
-        if remaining <= 0:
-            return 0
-        if seconds_per_number is None or seconds_per_number <= 0 or rate <= 0:
-            return min(remaining, self.max_batch)
-        stale = self._end is None or self._end - now < seconds_per_number
-        if stale or remaining > self._planned:
-            self._end = planned_end(
-                remaining, now, free_at, seconds_per_number=seconds_per_number, rate=rate,
-                max_batch=self.max_batch,
-            )  # fmt: skip
-            self._planned = remaining
-        assert self._end is not None
-        share = math.ceil((self._end - now) / seconds_per_number - 1e-9)
-        share = max(1, min(remaining, self.max_batch, share))
-        self._planned -= share
-        return share
+    if remaining <= 0:
+        return 0
+    if seconds_per_number is None or seconds_per_number <= 0 or rate <= 0:
+        return min(remaining, max_batch)
+    end = planned_end(
+        remaining, now, free_at, seconds_per_number=seconds_per_number, rate=rate,
+        max_batch=max_batch,
+    )  # fmt: skip
+    share = math.ceil((end - now) / seconds_per_number - 1e-9)
+    return max(1, min(remaining, max_batch, share))
 
 
 def planned_end(

@@ -34,6 +34,9 @@ FILTERED_OUT: ErrorObject = {
 }
 
 MIN_POLL_SECONDS = 0.2
+# The last jobs of a run (retries of retries, a few numbers each) end in tens of
+# milliseconds; nothing else wants the requests then, and the run ends when they do.
+END_POLL_SECONDS = 0.03
 MAX_POLL_SECONDS = 30.0
 
 
@@ -133,8 +136,10 @@ def vanished_job(job_id: str, kind: str, batch: Batch) -> Job:
     return Job(job_id, kind, JobStatus.FAILED, None, None, batch.values, (), pending, ())
 
 
-def first_poll_delay(job: Job, size: int, seconds_per_number: float | None) -> float:
-    """Seconds after submitting ``job`` to look at it first.
+def first_poll_delay(
+    job: Job, size: int, seconds_per_number: float | None, *, floor: float = MIN_POLL_SECONDS
+) -> float:
+    """Seconds after submitting ``job`` to look at it first, ``floor`` at the least.
 
     ``etc − created_at`` is the server's own estimate of the duration, immune to any
     offset between its clock and ours. Without it, what earlier jobs took.
@@ -145,7 +150,7 @@ def first_poll_delay(job: Job, size: int, seconds_per_number: float | None) -> f
         estimate = seconds_per_number * size
     else:
         estimate = 1.0
-    return _clamp(estimate)
+    return min(MAX_POLL_SECONDS, max(floor, estimate))
 
 
 def next_poll_delay(job: Job, seconds_per_number: float | None, polls_so_far: int) -> float:

@@ -34,7 +34,13 @@ from bulkupdate.errors import NotFoundError
 from bulkupdate.ledger import Ledger
 from bulkupdate.limits import JobSlots
 from bulkupdate.spec import JobKind
-from bulkupdate.tracker import first_poll_delay, next_poll_delay, vanished_job
+from bulkupdate.tracker import (
+    END_POLL_SECONDS,
+    MIN_POLL_SECONDS,
+    first_poll_delay,
+    next_poll_delay,
+    vanished_job,
+)
 from bulkupdate.wire import Job
 
 SLOT_LEAD = 0.3  # seconds before the free job slots would run out to look at jobs
@@ -88,7 +94,7 @@ class JobWatcher:
         self._closing = False
         self._added = anyio.Event()
         self._last_poll = clock()  # the quiet spell counts from the start
-        self._input_done_at = float("inf")
+        self._input_read_at = float("inf")
 
     def __repr__(self) -> str:
         return (
@@ -103,7 +109,10 @@ class JobWatcher:
         if job.status.is_final:
             self._finish(job, batch)
             return
-        delay = first_poll_delay(job, len(batch), self.seconds_per_number)
+        # Once the input is all read, the jobs still to come are the last ones and their
+        # retries: small, quick, and what the end of the run waits for.
+        floor = END_POLL_SECONDS if self.ledger.input_done else MIN_POLL_SECONDS
+        delay = first_poll_delay(job, len(batch), self.seconds_per_number, floor=floor)
         self.jobs[job.id] = TrackedJob(job.id, batch, self._created, self._clock() + delay)
         self._wake()
 
@@ -133,19 +142,27 @@ class JobWatcher:
         return True
 
     async def run(self) -> None:
-        while self.jobs or not self._closing:
+        # Lending goes on while a poll is on its way: a page of fifty jobs may take a
+        # second to come and be settled, and the jobs that end meanwhile free their slots.
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._lend_as_jobs_fall_due)
+            while self.jobs or not self._closing:
+                wake_at = self._next_round()
+                if wake_at is None:
+                    await self._wait(None)
+                    continue
+                now = self._clock()
+                if wake_at > now:
+                    await self._wait(wake_at - now)
+                    continue
+                await self._poll_round()
+            group.cancel_scope.cancel()
+
+    async def _lend_as_jobs_fall_due(self) -> None:
+        while True:
             self._lend_due()
-            wake_at = self._next_round()
-            if wake_at is None:
-                await self._wait(self._next_lend())
-                continue
-            now = self._clock()
-            if wake_at > now:
-                lend_at = self._next_lend()
-                until = wake_at if lend_at is None else min(wake_at, lend_at)
-                await self._wait(max(0.0, until - now))
-                continue
-            await self._poll_round()
+            lend_at = self._next_lend()
+            await self._wait(None if lend_at is None else max(0.0, lend_at - self._clock()))
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -201,7 +218,7 @@ class JobWatcher:
         lent = [job for job in self.jobs.values() if job.lent]
         if lent and self._created - min(job.created_seq for job in lent) >= SETTLE_SPAN:
             return self._clock()
-        if lent and self.ledger.input_done and self._last_poll < self._input_done_at:
+        if lent and self.ledger.input_read and self._last_poll < self._input_read_at:
             # The input has all been read: the failures of the jobs that ended so far
             # should join the last batches now, not follow them as a tail of their own.
             return self._clock()
@@ -245,8 +262,8 @@ class JobWatcher:
 
     def nudge(self) -> None:
         """Something that decides when to poll changed (the input ended, a cap dropped)."""
-        if self.ledger.input_done and self._input_done_at == float("inf"):
-            self._input_done_at = self._clock()
+        if self.ledger.input_read and self._input_read_at == float("inf"):
+            self._input_read_at = self._clock()
         self._wake()
 
     def _wake(self) -> None:
@@ -281,17 +298,19 @@ class JobWatcher:
         size = min(MAX_PAGE_SIZE, self._created - oldest + 1 + slack)
         wanted = {job.job_id for job in due}
         for number in range(1, LIST_PAGES + 1):
+            asked_at = self._clock()
             page = await self.client.list_jobs(self.kind, page_size=size, page_number=number)
             self.polls += 1
-            reached = await self._take_page(page.jobs, wanted)
+            reached = await self._take_page(page.jobs, wanted, asked_at)
             if not wanted or reached <= oldest or number >= page.total_pages:
                 break
         for tracked in due:
             if tracked.job_id in wanted:
                 tracked.missing_from_list = True  # not where it should be: fetch by id
 
-    async def _take_page(self, jobs: Sequence[Job], wanted: set[str]) -> float:
-        """Update the tracked jobs on a list page; return the oldest one's ``created_seq``.
+    async def _take_page(self, jobs: Sequence[Job], wanted: set[str], asked_at: float) -> float:
+        """Update the tracked jobs on a list page asked for at ``asked_at``; return the
+        oldest one's ``created_seq``.
 
         Settling a job's thousand numbers takes a few milliseconds: other tasks (a
         request whose turn has come) run between two jobs, not after fifty.
@@ -303,31 +322,35 @@ class JobWatcher:
                 continue
             reached = min(reached, tracked.created_seq)
             wanted.discard(tracked.job_id)
-            self._update(tracked, job)
+            self._update(tracked, job, asked_at)
             await anyio.lowlevel.checkpoint()
         return reached
 
     async def _poll_one(self, tracked: TrackedJob) -> None:
+        asked_at = self._clock()
         try:
             job = await self.client.get_job(tracked.job_id)
         except NotFoundError:
             job = vanished_job(tracked.job_id, self.kind.value, tracked.batch)
         self.polls += 1
-        self._update(tracked, job)
+        self._update(tracked, job, asked_at)
 
-    def _update(self, tracked: TrackedJob, job: Job) -> None:
+    def _update(self, tracked: TrackedJob, job: Job, asked_at: float) -> None:
+        """What a look asked for at ``asked_at`` says of a tracked job."""
         if job.status.is_final:
             del self.jobs[tracked.job_id]
             if tracked.lent:
                 self.slots.reclaim()  # returned for good by the release below
             self._finish(job, tracked.batch)
             return
+        if tracked.lent and asked_at < tracked.due:
+            return  # the look is older than the estimate it was lent on: it says nothing
         if tracked.lent:  # its estimate was wrong: the job still holds its slot
             tracked.lent = False
             self.slots.reclaim()
             self._note_wrong_estimate()
         tracked.polls += 1
-        tracked.due = self._clock() + next_poll_delay(job, self.seconds_per_number, tracked.polls)
+        tracked.due = asked_at + next_poll_delay(job, self.seconds_per_number, tracked.polls)
 
     def _finish(self, job: Job, batch: Batch) -> None:
         self.slots.release()

@@ -70,15 +70,23 @@ def simulate(
     seed: int = 1,
     changes: dict[float, Callable[[Server], None]] | None = None,
     count_from: tuple[float, ...] = (),
+    busy_share: float = 0.0,
+    busy_for: float = 0.0,
 ) -> tuple[Outcome, BusiestSecond]:
     """Run for ``seconds`` of simulated time from ``start``; ``changes`` are applied to the
-    server at their offsets; ``count_from`` offsets record how many were accepted after."""
+    server at their offsets; ``count_from`` offsets record how many were accepted after.
+    ``busy_share`` of the client's wake-ups come up to ``busy_for`` seconds late, as on a
+    loop busy with other work."""
     rng = random.Random(seed)
     events: list[tuple[float, int, str, float, Verdict | None]] = []
     order = count()
 
     def push(when: float, kind: str, sent_at: float = 0.0, verdict: Verdict | None = None) -> None:
         heapq.heappush(events, (when, next(order), kind, sent_at, verdict))
+
+    def wake(when: float) -> None:
+        late = rng.random() * busy_for if rng.random() < busy_share else 0.0
+        push(when + late, "try")
 
     outcome = Outcome(accepted_after=dict.fromkeys(count_from, 0))
     end = start + seconds
@@ -95,12 +103,12 @@ def simulate(
         elif kind == "try":
             wait = model.delay(now)
             if wait > 0:
-                push(now + wait, "try")
+                wake(now + wait)
                 continue
             model.sent(now)
             outcome.sent += 1
             push(now + round_trip / 2 + rng.random() * jitter, "arrive", now)
-            push(now + max(1e-6, model.delay(now)), "try")
+            wake(now + max(1e-6, model.delay(now)))
         elif kind == "arrive":
             push(now + round_trip / 2 + rng.random() * jitter, "answer", sent_at, server.judge(now))
         else:

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from bulkupdate import AuthError, BulkUpdater, OutcomeStatus, Progress
+from bulkupdate.client import ApiClient
 from tests.conftest import StartSandbox
 
 UPDATE = {"tags": ["migrated"], "voice": {"call_forwarding": {"forwards_to": "+13035559123"}}}
@@ -128,6 +129,48 @@ async def test_an_ownership_refusal_fails_only_the_unowned_numbers(
         assert result.stats.ownership.bisect_requests == 0
     if mode == "bisect":
         assert result.stats.ownership.inventory_requests == 0
+
+
+async def test_jobs_go_out_while_the_inventory_is_still_being_read(
+    start_sandbox: StartSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long listing must not leave the job slots idle: what the pages read so far list
+    is sent before the last pages are asked for. Here those wait for a job of at least
+    half a batch to be created: a run that held every batch until its listing was whole
+    would never create one, and would stop at the time limit."""
+    owned = numbers(2_000)  # 8 pages
+    strangers = numbers(20, start=9_000_000)
+    every = owned[:]
+    for n, stranger in enumerate(strangers):
+        every.insert(n * 101 + 50, stranger)  # one in every batch of 100
+    sandbox = await start_sandbox(own_all=False, inventory=owned, rate=500)
+    job_sent = anyio.Event()
+    list_page, create_job = ApiClient.list_phone_numbers, ApiClient.create_job
+
+    async def last_pages_after_a_job(self: ApiClient, **query: Any) -> Any:
+        if query.get("page_number", 1) > 6:
+            with anyio.fail_after(10):
+                await job_sent.wait()
+        return await list_page(self, **query)
+
+    async def noting_jobs(self: ApiClient, kind: Any, body: bytes, params: Any = ()) -> Any:
+        job = await create_job(self, kind, body, params)
+        if len(job.phone_numbers) >= 50:
+            job_sent.set()
+        return job
+
+    monkeypatch.setattr(ApiClient, "list_phone_numbers", last_pages_after_a_job)
+    monkeypatch.setattr(ApiClient, "create_job", noting_jobs)
+    async with BulkUpdater(
+        api_key="k", base_url=sandbox.base_url, rate=500, batch_size=100, ownership="inventory"
+    ) as updater:
+        result = await updater.update(every, UPDATE)
+    outcomes = by_status(result)
+    assert outcomes[OutcomeStatus.FAILED] == set(strangers)
+    assert outcomes[OutcomeStatus.SUCCEEDED] == set(owned)
+    assert result.stats.ownership.inventory_requests == 8
+    assert result.stats.ownership.bisect_requests == 0
+    assert sandbox.stats()["numbers"]["reapplied_after_success"] == 0
 
 
 async def test_unlisted_numbers_are_tried_before_they_fail(start_sandbox: StartSandbox) -> None:

@@ -190,9 +190,10 @@ def test_killed_twice_and_resumed_every_number_is_moved_once(
     assert len(rows) == 3_000
     assert {row["phone_number"] for row in rows} == account.on[C]  # each once, none missed
     assert {row["status"] for row in rows} == {"succeeded"}
-    # No page it had was read again: at most the one in flight at each kill.
+    # No page it had was read again. A kill loses at most two it had not recorded yet: the
+    # one the engine reads ahead of the chunk it is queueing, and the one on its way.
     pages = journal_says(journal, pages_read)
-    assert account.listing_count() - listed_before <= pages + kills
+    assert account.listing_count() - listed_before <= pages + 2 * kills
     assert set(account.books(f"&filter[connection_id]={E}")) == account.on[C]
     stats = account.sandbox.stats()
     assert stats["numbers"]["reapplied_after_success"] == 0

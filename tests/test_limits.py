@@ -53,6 +53,7 @@ async def settle_tasks() -> None:
 async def test_the_governor_spaces_requests_at_its_rate() -> None:
     with frozen_loop_clock() as clock:
         governor = RateGovernor(10.0, clock=clock)
+        governor.model.catch_up = False  # (running ahead of the pace: test_ratemodel)
         assert await governor.acquire() == 0.0
         second = asyncio.ensure_future(governor.acquire())
         await clock.advance_to(PACE - 0.001)
@@ -96,6 +97,7 @@ async def test_a_cancelled_poll_does_not_hold_up_the_queue() -> None:
 async def test_a_request_that_left_late_moves_the_next_turn() -> None:
     with frozen_loop_clock() as clock:
         governor = RateGovernor(10.0, clock=clock)
+        governor.model.catch_up = False
         await governor.acquire()
         await clock.advance_to(0.05)
         assert governor.went_out() == 0.05  # the loop was busy: it left only now
@@ -127,6 +129,7 @@ async def test_after_a_429_everyone_waits_for_the_pause() -> None:
 async def test_answers_teach_the_governor_the_servers_rate() -> None:
     with frozen_loop_clock() as clock:
         governor = RateGovernor(100.0, clock=clock)
+        governor.model.catch_up = False
         sent_at = await governor.acquire()
         governor.answered(sent_at, RateHeaders(limit=5, remaining=4, reset=1.0, retry_after=None))
         assert governor.model.effective_ceiling == 5.0

@@ -5,6 +5,7 @@ with and without rate headers, on a fake clock."""
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,11 @@ from hypothesis import strategies as st
 
 from bulkupdate.backoff import BackoffPolicy
 from bulkupdate.ratemodel import (
+    CATCH_UP,
+    CATCH_UP_SPACING,
     DECREASE_FACTOR,
+    EARLY_REFUSALS,
+    EARLY_SPAN,
     INCREASE_SHARE_PER_SECOND,
     MARGIN_HALF_LIFE,
     MAX_MARGIN,
@@ -64,7 +69,7 @@ def test_an_unusable_rate_is_refused(ceiling: float) -> None:
 
 
 def test_requests_are_spaced_at_the_rate_with_a_margin_while_the_budget_is_unknown() -> None:
-    model = RateModel(ceiling=10.0)
+    model = RateModel(ceiling=10.0, catch_up=False)
     model.sent(0.0)
     assert model.delay(0.0) == pytest.approx(0.1 * (1 + TIGHT_MARGIN))
     model.answered(0.01, 0.0, headers(limit=100, remaining=99, reset=10))
@@ -72,18 +77,89 @@ def test_requests_are_spaced_at_the_rate_with_a_margin_while_the_budget_is_unkno
 
 
 def test_a_thin_budget_stretches_the_spacing() -> None:
-    model = RateModel(ceiling=10.0)
+    model = RateModel(ceiling=10.0, catch_up=False)
     answer(model, 0.0, headers(limit=10, remaining=2, reset=1))
     assert model.delay(0.0) == pytest.approx(0.1 * (1 + TIGHT_MARGIN))
 
 
 def test_a_request_that_left_late_paces_the_next_from_when_it_left() -> None:
-    model = RateModel(ceiling=10.0)
+    model = RateModel(ceiling=10.0, catch_up=False)
     model.sent(0.0)
     model.went_out(0.04)  # the loop was busy: it reached the wire 40 ms after its turn
     assert model.delay(0.1) == pytest.approx(0.04 + 0.1 * (1 + TIGHT_MARGIN) - 0.1)
     model.went_out(0.01)  # never backwards
     assert model.last_sent == 0.04
+
+
+def send_when_allowed(model: RateModel, now: float) -> float:
+    now += model.delay(now)
+    model.sent(now)
+    return now
+
+
+def test_requests_run_ahead_of_the_pace_by_at_most_the_catch_up_then_keep_it() -> None:
+    model = RateModel(ceiling=10.0)
+    interval = 0.1 * (1 + TIGHT_MARGIN)  # nothing known of the budget: the margin holds
+    times = [send_when_allowed(model, 0.0)]
+    for _ in range(5):
+        times.append(send_when_allowed(model, times[-1]))
+    quick = [CATCH_UP_SPACING * interval * n for n in range(CATCH_UP + 1)]
+    paced = [interval * n for n in range(1, 6 - CATCH_UP)]
+    assert times == pytest.approx([*quick, *paced])
+
+
+def test_a_request_that_left_late_is_made_up_for_by_the_next_ones() -> None:
+    model = RateModel(ceiling=10.0)
+    now = 0.0
+    for _ in range(CATCH_UP + 3):  # on the pace's grid
+        now = send_when_allowed(model, now)
+    interval = 0.1 * (1 + TIGHT_MARGIN)
+    due = now + interval
+    model.sent(due + 0.15)  # the loop was busy: 150 ms late
+    after = [send_when_allowed(model, due + 0.15) for _ in range(3)]
+    # The next goes a quarter interval after it, and the one after is back on the grid.
+    assert after == pytest.approx(
+        [due + 0.15 + CATCH_UP_SPACING * interval, due + 2 * interval, due + 3 * interval]
+    )
+
+
+def test_no_window_ever_holds_more_than_its_share_when_catching_up() -> None:
+    model = RateModel(ceiling=10.0)
+    sent = [send_when_allowed(model, 0.0)]
+    now = 0.0
+    for _ in range(200):
+        now += random.Random(len(sent)).choice([0.0, 0.0, 0.0, 0.3])  # the loop is late
+        now = send_when_allowed(model, now)
+        sent.append(now)
+    window = 1.0 * (1 + TIGHT_MARGIN)
+    assert all(sent[i + 10] - sent[i] >= window - 1e-9 for i in range(len(sent) - 10))
+
+
+def refuse_one_sent_early(model: RateModel, now: float) -> float:
+    early = send_when_allowed(model, now)
+    assert early - now < 0.1
+    model.throttled_at(early + 0.01, NONE, early)
+    model.paused_until = 0.0
+    return send_when_allowed(model, early + 2.0)  # and one on the grid again
+
+
+def test_429s_met_by_requests_sent_early_in_a_few_seconds_keep_the_pace_strict() -> None:
+    model = RateModel(ceiling=10.0)
+    now = send_when_allowed(model, 0.0)
+    for _ in range(EARLY_REFUSALS):
+        assert model.catch_up  # one refusal may be jitter on the way
+        now = refuse_one_sent_early(model, now)
+    assert not model.catch_up
+    nxt = send_when_allowed(model, now)
+    assert nxt - now >= 0.1
+
+
+def test_429s_met_by_requests_sent_early_now_and_then_are_taken_for_jitter() -> None:
+    model = RateModel(ceiling=10.0)
+    now = send_when_allowed(model, 0.0)
+    for _ in range(3 * EARLY_REFUSALS):
+        now = refuse_one_sent_early(model, now + EARLY_SPAN)
+    assert model.catch_up
 
 
 # -- what the headers teach ---------------------------------------------------------------
@@ -165,7 +241,7 @@ def test_requests_in_the_air_count_against_the_budget() -> None:
 def test_a_spent_budget_is_not_a_reason_to_sit_out_the_reset() -> None:
     # A sliding log or a token bucket answers "none left, full again in a second" to a
     # client keeping exactly to its pace: the next request at the pace is accepted.
-    model = RateModel(ceiling=10.0)
+    model = RateModel(ceiling=10.0, catch_up=False)
     answer(model, 0.0, headers(limit=10, remaining=9, reset=1))
     answer(model, 0.1, headers(limit=10, remaining=0, reset=1))
     assert model.delay(0.1) == pytest.approx(0.1 * (1 + TIGHT_MARGIN))
@@ -371,6 +447,36 @@ def test_paced_at_the_limit_every_server_model_is_kept_busy_without_429s(
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("rate_headers", [True, False], ids=["headers", "no-headers"])
+def test_a_busy_loop_costs_little_of_the_limit_and_breaks_no_window(
+    model: ServerModel, rate_headers: bool
+) -> None:
+    def run(catch_up: bool) -> tuple[int, int, int]:
+        client = RateModel(ceiling=10.0, catch_up=catch_up)
+        server = Server(make_limiter(model, 10, 1.0), headers=rate_headers)
+        # A fifth of the wake-ups come up to 150 ms late (answers being decoded, jobs
+        # settled): paced strictly, every late request would push all later ones back.
+        outcome, busiest = simulate(client, server, seconds=120, busy_share=0.2, busy_for=0.15)
+        return outcome.accepted, outcome.refused, busiest.peak
+
+    accepted, refused, peak = run(catch_up=True)
+    strict, _, _ = run(catch_up=False)
+    assert accepted >= 0.95 * 10 * 120
+    assert strict < 0.9 * 10 * 120  # what making up for late requests is worth
+    assert refused <= 0.01 * accepted
+    assert peak <= 10 + 1
+
+
+def test_a_token_bucket_without_a_burst_and_without_headers_is_soon_paced_strictly() -> None:
+    client = RateModel(ceiling=10.0)
+    server = Server(make_limiter(ServerModel.TOKEN_BUCKET, 10, 1.0, burst=1), headers=False)
+    outcome, _ = simulate(client, server, seconds=60)
+    assert not client.catch_up  # requests sent early were refused
+    assert outcome.refused <= EARLY_REFUSALS + 1  # and one squeezed by jitter on the way
+    assert outcome.accepted >= 0.9 * 10 * 60
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_a_configured_rate_above_the_stated_limit_is_brought_down_to_it(
     model: ServerModel,
 ) -> None:
@@ -401,7 +507,7 @@ def test_a_limit_that_drops_mid_run_is_followed(model: ServerModel, rate_headers
     after = outcome.accepted_after[40.0] / 50
     assert after <= 5 + 0.5  # never more than the new limit for long
     assert after >= (0.9 if rate_headers else 0.6) * 5  # and kept close to it
-    assert outcome.refused <= (3 if rate_headers else 12)
+    assert outcome.refused <= (3 if rate_headers else 14)
 
 
 @pytest.mark.parametrize("model", MODELS)

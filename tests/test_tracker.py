@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bulkupdate.errors import RequestRefused
 from bulkupdate.tracker import (
+    END_POLL_SECONDS,
     MAX_POLL_SECONDS,
     MIN_POLL_SECONDS,
     NOT_APPLIED_ERROR,
@@ -295,6 +296,13 @@ def test_the_first_look_follows_the_servers_estimate(seconds: float, delay: floa
     submitted = job(JobStatus.PENDING, etc=T0 + timedelta(seconds=seconds), created_at=T0)
     # The server's estimate wins over what earlier jobs took.
     assert first_poll_delay(submitted, 1000, seconds_per_number=1.0) == pytest.approx(delay)
+
+
+def test_the_last_small_jobs_are_looked_at_when_their_estimate_says() -> None:
+    quick = job(JobStatus.PENDING, etc=T0 + timedelta(seconds=0.05), created_at=T0)
+    assert first_poll_delay(quick, 10, None, floor=END_POLL_SECONDS) == pytest.approx(0.05)
+    instant = job(JobStatus.PENDING, etc=T0, created_at=T0)
+    assert first_poll_delay(instant, 10, None, floor=END_POLL_SECONDS) == END_POLL_SECONDS
 
 
 def test_without_an_estimate_the_first_look_follows_earlier_jobs() -> None:

@@ -93,6 +93,14 @@ class NumberRecord:
     emergency_status: str = "disabled"
     voice: dict[str, Any] = field(default_factory=default_voice)
     _type: str | None = None
+    _created_iso: str | None = None
+
+    @property
+    def created_iso(self) -> str:
+        # A listing of the whole account shows it for every number: formatted once.
+        if self._created_iso is None:
+            self._created_iso = iso8601(self.created_at)
+        return self._created_iso
 
     @property
     def phone_number_type(self) -> str:
@@ -173,10 +181,10 @@ class NumberRecord:
             "country_iso_alpha2": self.country_iso_alpha2,
             "phone_number_type": self.phone_number_type,
             "source_type": "number_order",
-            "created_at": iso8601(self.created_at),
+            "created_at": self.created_iso,
             "updated_at": iso8601(self.updated_at),
-            "purchased_at": iso8601(self.created_at),
-            "activated_at": iso8601(self.created_at),
+            "purchased_at": self.created_iso,
+            "activated_at": self.created_iso,
         }
 
     def voice_settings(self) -> dict[str, Any]:
@@ -218,8 +226,11 @@ class Inventory:
         self._unowned = unowned
         self._created_at = created_at
         self._presets = presets or {}
-        # Countries are worked out once: reset() rebuilds the records from this.
+        # Countries and types are worked out once: reset() rebuilds the records from this.
+        # (The type too: a listing of the whole account shows every number's, and working
+        # it out then would make the sandbox, not the API's limits, what a client waits for.)
         self._initial = {number: number_country(number) for number in initial}
+        self._types = {n: number_type(n) for n, country in self._initial.items() if country}
         invalid = [number for number, country in self._initial.items() if country is None]
         if invalid:
             raise ValueError(
@@ -238,7 +249,7 @@ class Inventory:
         self._by_id: dict[str, NumberRecord] = {}
         for number, country in self._initial.items():
             if number not in self._unowned and country is not None:
-                self._add(number, country, self._created_at)
+                self._add(number, country, self._created_at)._type = self._types[number]
 
     def __len__(self) -> int:
         return len(self._by_number)

@@ -100,5 +100,5 @@ def _split_e164(phone_number: str) -> phonenumbers.PhoneNumber | None:
 
 def number_type(phone_number: str) -> str:
     """The spec's ``phone_number_type`` of a valid number (``local`` unless known otherwise)."""
-    parsed = phonenumbers.parse(phone_number)
+    parsed = _split_e164(phone_number) or phonenumbers.parse(phone_number)
     return _TYPES.get(phonenumbers.number_type(parsed), "local")
