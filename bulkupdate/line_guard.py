@@ -86,6 +86,7 @@ class LineGuard(io.RawIOBase):
         last = max(block.rfind(b"\n"), block.rfind(b"\r"))
         if last < 0:
             self._partial += block
+            self._cr_last = False  # a \r that ended an earlier block is no longer last
             if len(self._partial) > self._limit:
                 self._start_skipping(len(self._partial))
             return

@@ -245,3 +245,11 @@ def test_ids_only_take_ascii_digits_of_a_sensible_length() -> None:
     for raw in ("1" * (MAX_ID_DIGITS + 1), "²²²", "١٢٣"):
         with pytest.raises(Rejected, match="digits only"):
             ids(raw)
+
+
+def test_a_line_break_after_a_block_without_one_counts_in_full() -> None:
+    # \r ends a block, the next holds no break at all, the one after starts with \n: the
+    # \r and that \n are two breaks, not one, and the long line after them is line 3.
+    got, long_lines = guarded(b"abcdefg\r" + b"12345678" + b"\n" + b"x" * 12, limit=8)
+    assert got == ["abcdefg\r", "12345678\n"]  # a long last line leaves no blank
+    assert [(long.line, long.length) for long in long_lines] == [(3, 12)]
