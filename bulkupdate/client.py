@@ -141,12 +141,20 @@ class ApiClient:
         return _decoded(decode_jobs_page, answer, "GET", "/phone_numbers/jobs")
 
     async def list_phone_numbers(
-        self, *, page_number: int = 1, page_size: int = MAX_PAGE_SIZE, params: Params = ()
+        self,
+        *,
+        page_number: int = 1,
+        page_size: int = MAX_PAGE_SIZE,
+        params: Params = (),
+        attempts: int = LISTING_ATTEMPTS,
     ) -> Page:
-        """A page of the account's numbers (``GET /phone_numbers``)."""
+        """A page of the account's numbers (``GET /phone_numbers``).
+
+        Checking ownership can do without the listing: a few tries by default, not the
+        patience a run that takes its numbers from it (``attempts=GET_ATTEMPTS``) needs.
+        """
         query = [("page[number]", str(page_number)), ("page[size]", str(page_size)), *params]
-        # The run can do without this listing: a few tries, not the patience jobs get.
-        _, answer = await self._get("/phone_numbers", query, attempts=LISTING_ATTEMPTS)
+        _, answer = await self._get("/phone_numbers", query, attempts=attempts)
         return _decoded(decode_page, answer, "GET", "/phone_numbers")
 
     # -- transport -------------------------------------------------------------------

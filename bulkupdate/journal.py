@@ -25,7 +25,7 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -136,6 +136,9 @@ class Journal:
         self._posts: dict[int, str] = {}  # post → its numbers' seqs, until it makes a job
         self._next_seq = int(self.meta("values_read", 0))
         self._chunks = int(self.meta("chunks_read", 0))
+        # Another module's writes that belong with a chunk read, in its transaction (the
+        # sweep's progress over the account's listing: selection_store.py).
+        self.beside_read: Callable[[sqlite3.Connection], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Journal {self.path} values={self._next_seq} open={len(self._seq)}>"
@@ -224,6 +227,8 @@ class Journal:
                 db.executemany("INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
             _set_meta(db, "values_read", self._next_seq)
             _set_meta(db, "chunks_read", self._chunks)
+            if self.beside_read is not None:
+                self.beside_read(db)
 
     def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int:
         """A job POST is about to go out: note it, so a lost answer can be looked into."""
@@ -346,6 +351,11 @@ class Journal:
                 _set_meta(db, "totals", totals)
 
     # -- reading ---------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The journal's connection, for a module that keeps a table of its own in it."""
+        return self._db
 
     def meta(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -33,6 +33,7 @@ from bulkupdate.escaping import printable, printable_data, printable_json, sprea
 from bulkupdate.events import format_duration
 from bulkupdate.journal import Journal
 from bulkupdate.journal_view import ReportRun
+from bulkupdate.selection_store import selection_status
 
 REPORT_FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = (
@@ -105,6 +106,7 @@ def status_dict(journal: Journal) -> dict[str, Any]:
             "per_hour": None if per_second is None else per_second * 3600,
         },
         "totals": journal.meta("totals"),
+        "selection": selection_status(journal),  # None for a run of input files
     }
     return printable_data(facts)  # type: ignore[no-any-return]
 
@@ -118,6 +120,9 @@ def status_lines(journal: Journal, *, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     lines = [_row("journal", facts["journal"]), _row("status", _status_text(facts, now))]
 
+    selection = facts["selection"]
+    if selection is not None:
+        lines.append(_row("listing", _selection_text(selection)))
     counts: dict[str, int] = facts["counts"]
     width = max(len(f"{count:,}") for count in counts.values())
     lines.append(_row("numbers", f"{facts['values_read']:,} read"))
@@ -192,6 +197,23 @@ def _status_text(facts: dict[str, Any], now: float) -> str:
         ago = format_duration(max(0.0, now - updated)) if updated is not None else "?"
         return f"running since {_when(started)}; last written {ago} ago"
     return str(status)
+
+
+def _selection_text(selection: dict[str, Any]) -> str:
+    """How far the account's listing has been read (``--from-account``)."""
+    filters = " and ".join(f"{name}={value}" for name, value in selection["filters"].items())
+    pages, listed = selection["pages_read"], selection["numbers_listed"]
+    read = f"{pages:,} page{'' if pages == 1 else 's'} read, {listed:,} numbers listed"
+    if selection["done"]:
+        read += ", all of them"
+    elif selection["matched_at_start"] is not None:
+        share = (
+            min(1.0, listed / selection["matched_at_start"])
+            if selection["matched_at_start"]
+            else 1.0
+        )
+        read += f" of {selection['matched_at_start']:,} that matched at the start ({share:.0%})"
+    return f"GET /phone_numbers where {filters}: {read}"
 
 
 def _throughput_text(facts: dict[str, Any]) -> str:

@@ -211,7 +211,9 @@ def test_status_dict_is_the_same_facts_as_plain_data(tmp_path: Path, clock: Fake
         "errors",
         "throughput",
         "totals",
+        "selection",
     }
+    assert facts["selection"] is None  # a run of input files reads no listing
     assert facts["journal"] == str(tmp_path / "run.journal")
     assert (facts["status"], facts["started_at"], facts["updated_at"]) == ("running", T0, T0 + 40)
     assert (facts["finished_at"], facts["elapsed_s"], facts["totals"]) == (None, 40.0, None)
