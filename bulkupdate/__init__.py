@@ -1,6 +1,6 @@
 """Update phone numbers in bulk through Telnyx's phone-number jobs API.
 
->>> from bulkupdate import BulkUpdater, NumberFiles, UpdateSpec  # doctest: +SKIP
+>>> from bulkupdate import AccountNumbers, BulkUpdater, NumberFiles, UpdateSpec  # doctest: +SKIP
 
 See ``BulkUpdater`` for a runnable example. Names are imported on first use, so that
 ``bulkupdate.scan`` or a dry run does not pay for the HTTP stack (about 20 MB).
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bulkupdate.inputs import NumberFiles
     from bulkupdate.ledger import Progress
     from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
+    from bulkupdate.selection import AccountNumbers
     from bulkupdate.settings import OwnershipMode
     from bulkupdate.spec import (
         DeleteRequest,
@@ -58,6 +59,7 @@ _HOMES = {
     "bulkupdate.inputs": ("NumberFiles",),
     "bulkupdate.ledger": ("Progress",),
     "bulkupdate.outcomes": ("Outcome", "OutcomeSink", "OutcomeStatus", "Totals"),
+    "bulkupdate.selection": ("AccountNumbers",),
     "bulkupdate.settings": ("OwnershipMode",),
     "bulkupdate.spec": (
         "DeleteRequest",
@@ -72,6 +74,7 @@ _HOMES = {
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "AccountNumbers",
     "ApiError",
     "AuthError",
     "BulkUpdateError",

@@ -8,7 +8,7 @@ would then turn into one-number jobs, a thousand times the requests.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
@@ -67,6 +67,10 @@ class Batcher:
 
     def add(self, values: Iterable[str]) -> list[Batch]:
         """Take ``values``; return the batches that filled up, in the order they did."""
+        values = values if isinstance(values, list | tuple) else list(values)
+        kind = _one_kind(values)
+        if kind is not None:  # as a rule: a chunk of numbers, or of ids, filled in slices
+            return self._fill(kind, values)
         numbers, ids, size = self._numbers, self._ids, self.size
         full: list[Batch] = []
         for value in values:
@@ -82,6 +86,19 @@ class Batcher:
                     ids.clear()
         return full
 
+    def _fill(self, kind: EntryKind, values: Sequence[str]) -> list[Batch]:
+        open_batch = self._numbers if kind is EntryKind.NUMBER else self._ids
+        full: list[Batch] = []
+        at = 0
+        while at < len(values):
+            room = self.size - len(open_batch)
+            open_batch.extend(values[at : at + room])
+            at += room
+            if len(open_batch) == self.size:
+                full.append(Batch(kind, tuple(open_batch)))
+                open_batch.clear()
+        return full
+
     def flush(self) -> list[Batch]:
         """The partly filled batches; the batcher is empty afterwards."""
         rest = [
@@ -92,6 +109,18 @@ class Batcher:
         self._numbers.clear()
         self._ids.clear()
         return rest
+
+
+def _one_kind(values: Sequence[str]) -> EntryKind | None:
+    """The kind of every value, if they are all of one kind: the values that start with
+    "+" counted in C, over the values joined by line breaks (when none holds one)."""
+    text = "\n".join(values)
+    if not values or text.count("\n") != len(values) - 1:
+        return None
+    numbers = text.count("\n+") + (text[:1] == "+")
+    if numbers == len(values):
+        return EntryKind.NUMBER
+    return EntryKind.ID if numbers == 0 else None
 
 
 def batched(values: Iterable[str], size: int = MAX_BATCH_SIZE) -> Iterator[Batch]:

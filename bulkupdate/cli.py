@@ -40,7 +40,7 @@ from bulkupdate.runs import (
 )
 from bulkupdate.settings import EngineSettings, OwnershipMode
 from bulkupdate.sources import InputFormat
-from bulkupdate.spec import load_update_spec
+from bulkupdate.spec import load_account_update, load_update_spec
 from bulkupdate.version import __version__
 
 
@@ -73,14 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
-        help="update every number in the input files",
+        help="update every number in the input files, or the account's numbers that match",
         description=(
             "Read numbers from INPUT files (text, CSV/TSV, JSON Lines, gzip; - for stdin), "
-            "submit them as update jobs of up to 1000 numbers, track every job and retry "
-            "what failed for a transient reason. API key from TELNYX_API_KEY."
+            "or with --from-account from the account itself, submit them as update jobs of "
+            "up to 1000 numbers, track every job and retry what failed for a transient "
+            "reason. API key from TELNYX_API_KEY."
         ),
     )
-    run.add_argument("inputs", nargs="+", metavar="INPUT", help="number lists; - reads stdin")
+    run.add_argument("inputs", nargs="*", metavar="INPUT", help="number lists; - reads stdin")
     what = run.add_argument_group("what to update")
     what.add_argument("--spec", metavar="FILE", help="the update as a JSON or TOML file")
     what.add_argument(
@@ -98,7 +99,15 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="only numbers that match, e.g. --filter tag=legacy (repeatable)",
+        help="only numbers that match, e.g. --filter tag=legacy (repeatable); with "
+        "--from-account, the filters that choose the account's numbers",
+    )
+    what.add_argument(
+        "--from-account",
+        action="store_true",
+        help="no input files: update the account's own numbers that match every --filter "
+        "(at least one; GET /phone_numbers's filters, e.g. connection_id=ID, status=active, "
+        "country_iso_alpha2=US), each exactly once even when the update moves it out of them",
     )
     reading = run.add_argument_group("reading the input")
     reading.add_argument(
@@ -269,6 +278,12 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run(args: argparse.Namespace) -> int:
+    account = None
+    if args.from_account:
+        _no_reading_flags(args)
+        spec, account = load_account_update(args.spec, args.sets, args.filters)
+    else:
+        spec = load_update_spec(args.spec, args.sets, args.filters)
     options = RunOptions(
         inputs=NumberFiles(
             *args.inputs,
@@ -278,7 +293,8 @@ def _run(args: argparse.Namespace) -> int:
             strict=args.strict_numbers,
             input_format=InputFormat(args.format) if args.format else None,
         ),
-        spec=load_update_spec(args.spec, args.sets, args.filters),
+        spec=spec,
+        account=account,
         engine=EngineSettings(
             max_active_jobs=args.max_active_jobs,
             max_attempts=args.max_attempts,
@@ -305,6 +321,25 @@ def _run(args: argparse.Namespace) -> int:
     from bulkupdate.runner import run_main
 
     return run_main(options)
+
+
+def _no_reading_flags(args: argparse.Namespace) -> None:
+    given = [
+        flag
+        for flag, value in (
+            ("--default-region", args.default_region),
+            ("--column", args.column),
+            ("--format", args.format),
+            ("--ids", args.ids),
+            ("--strict-numbers", args.strict_numbers),
+        )
+        if value
+    ]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} say how to read input files; --from-account reads none "
+            "(the account's listing gives +E.164 numbers)"
+        )
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ the caller can find out (``submitter.py`` reconciles through the jobs list).
 from __future__ import annotations
 
 import asyncio
+import mmap
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import TypeVar
@@ -25,6 +26,7 @@ from bulkupdate.settings import DEFAULT_BASE_URL
 from bulkupdate.spec import JobKind
 from bulkupdate.version import __version__
 from bulkupdate.wire import (
+    Body,
     Job,
     JobsPage,
     Page,
@@ -39,6 +41,14 @@ MAX_PAGE_SIZE = 250
 GET_ATTEMPTS = 6
 LISTING_ATTEMPTS = 3  # the account's number list is an optimisation the run can do without
 MAX_THROTTLED_IN_A_ROW = 50
+# A success answer from this size up (a page of jobs runs to megabytes) is read into
+# memory of its own; see ``_read``. Past the upper bound, as any other.
+LARGE_ANSWER = 1 << 20
+LARGEST_MAPPED = 1 << 30
+
+# Every page of such a map gets filled: where the kernel can, it gives them all at once,
+# at half the CPU of a fault for each page as it is first written (Linux's MAP_POPULATE).
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 GET_BACKOFF = BackoffPolicy(base=0.5, cap=20.0)
 
@@ -131,12 +141,20 @@ class ApiClient:
         return _decoded(decode_jobs_page, answer, "GET", "/phone_numbers/jobs")
 
     async def list_phone_numbers(
-        self, *, page_number: int = 1, page_size: int = MAX_PAGE_SIZE, params: Params = ()
+        self,
+        *,
+        page_number: int = 1,
+        page_size: int = MAX_PAGE_SIZE,
+        params: Params = (),
+        attempts: int = LISTING_ATTEMPTS,
     ) -> Page:
-        """A page of the account's numbers (``GET /phone_numbers``)."""
+        """A page of the account's numbers (``GET /phone_numbers``).
+
+        Checking ownership can do without the listing: a few tries by default, not the
+        patience a run that takes its numbers from it (``attempts=GET_ATTEMPTS``) needs.
+        """
         query = [("page[number]", str(page_number)), ("page[size]", str(page_size)), *params]
-        # The run can do without this listing: a few tries, not the patience jobs get.
-        _, answer = await self._get("/phone_numbers", query, attempts=LISTING_ATTEMPTS)
+        _, answer = await self._get("/phone_numbers", query, attempts=attempts)
         return _decoded(decode_page, answer, "GET", "/phone_numbers")
 
     # -- transport -------------------------------------------------------------------
@@ -148,7 +166,7 @@ class ApiClient:
         *,
         priority: bool = False,
         attempts: int = GET_ATTEMPTS,
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, Body]:
         """A GET, retried with backoff through server errors and broken connections."""
         for attempt in range(1, attempts + 1):
             try:
@@ -168,7 +186,7 @@ class ApiClient:
         params: Params = (),
         body: bytes | None = None,
         priority: bool = False,
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, Body]:
         """One request through the governor, re-sent after 429s; errors become exceptions."""
         for _ in range(MAX_THROTTLED_IN_A_ROW):
             try:
@@ -180,7 +198,7 @@ class ApiClient:
 
     async def _send_once(
         self, method: str, path: str, params: Params, body: bytes | None, priority: bool
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, Body]:
         session = self._session
         if session is None:
             raise RuntimeError("ApiClient used outside 'async with'")
@@ -198,7 +216,7 @@ class ApiClient:
                 allow_redirects=False,
                 trace_request_ctx=stamp,
             ) as response:
-                answer = await response.read()
+                answer = await _read(response)
                 status = response.status
                 rate = rate_headers(response.headers)
         except BaseException as exc:
@@ -244,7 +262,24 @@ class _Stamp:
         self.sent_at = sent_at
 
 
-def _decoded(decode: Callable[[bytes], _T], answer: bytes, method: str, path: str) -> _T:
+async def _read(response: aiohttp.ClientResponse) -> Body:
+    """The answer's body. A large success answer is read into an anonymous memory map of
+    its announced length: held once, not as its chunks and then their join, and handed
+    back to the system when dropped, where glibc would keep freed blocks of that size on
+    the process's heap (a run reading pages of jobs grew by tens of MB that way)."""
+    size = response.content_length
+    if response.status >= 300 or size is None or not LARGE_ANSWER <= size <= LARGEST_MAPPED:
+        return await response.read()
+    if _POPULATE:
+        buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _POPULATE)
+    else:
+        buffer = mmap.mmap(-1, size)
+    async for chunk in response.content.iter_any():
+        buffer.write(chunk)  # aiohttp stops at the announced length, or raises
+    return memoryview(buffer)[: buffer.tell()]
+
+
+def _decoded(decode: Callable[[Body], _T], answer: Body, method: str, path: str) -> _T:
     """A success answer's content; one that cannot be read is no usable answer."""
     try:
         return decode(answer)

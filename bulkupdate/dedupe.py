@@ -36,6 +36,15 @@ class SeenSet:
         keys.add(key)
         return True
 
+    def add_new(self, numbers: list[str]) -> bool:
+        """Record ``numbers`` (+E.164, distinct, none seen before) as a whole, in C, and
+        say True; or record none of them and say False."""
+        keys = set(map(int, "".join(numbers).split("+")[1:]))
+        if len(keys) != len(numbers) or not self._keys.isdisjoint(keys):
+            return False
+        self._keys |= keys
+        return True
+
     def __contains__(self, value: str) -> bool:
         return number_key(value) in self._keys
 

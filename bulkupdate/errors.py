@@ -15,6 +15,8 @@
         └── ServerError         5xx, 408
     TransportError              the request's outcome is unknown: timeout, reset, refused
     (also a BulkUpdateError)
+    ListingError                the account's listing cannot be read exactly (out of order,
+    (also a BulkUpdateError)    an entry without a number): --from-account stops
     JournalInUse                another process has the run's journal; nothing was sent (exit 75)
     (also a BulkUpdateError)
 
@@ -114,6 +116,12 @@ class TransportError(BulkUpdateError):
     def __init__(self, message: str, *, sent: bool = True) -> None:
         super().__init__(message)
         self.sent = sent
+
+
+class ListingError(BulkUpdateError):
+    """``GET /phone_numbers`` answered in a way a selection cannot be read exactly from:
+    out of phone-number order, or an entry without a +E.164 number. The run stops (and can
+    be resumed); nothing is guessed."""
 
 
 class JournalInUse(BulkUpdateError):

@@ -165,11 +165,28 @@ def _run_started(f: dict[str, Any]) -> str:
     given = f.get("inputs") or ()
     inputs = [given] if isinstance(given, str) else [str(path) for path in given]
     named = ", ".join(inputs[:3]) + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else "")
+    selection = f.get("selection")
+    if isinstance(selection, dict):
+        named = "the account's numbers where " + _filters_text(selection)
     verb = "resumed" if f.get("resumed") else "started"
     return (
         f"run {verb}: {f.get('kind', 'update')} from {named or 'no input'}, "
         f"{f['rate']} requests/s, up to {f['max_active_jobs']} jobs at once; "
         f"journal {f.get('journal') or 'none'}"
+    )
+
+
+def _filters_text(filters: dict[str, Any]) -> str:
+    return " and ".join(f"{name}={value}" for name, value in filters.items())
+
+
+def _selection_read(f: dict[str, Any]) -> str:
+    if not f["numbers"]:
+        return f"no number of the account matches {_filters_text(f['filters'])}: nothing to do"
+    pages = f["pages"]
+    return (
+        f"the account's listing is read: {f['numbers']:,} numbers match "
+        f"({pages:,} page{'' if pages == 1 else 's'})"
     )
 
 
@@ -247,6 +264,7 @@ def _listing_unavailable(f: dict[str, Any]) -> str:
 _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
     "listing_unavailable": _listing_unavailable,
     "run_started": _run_started,
+    "selection_read": _selection_read,
     "throttled": _throttled,
     "run_finished": _run_finished,
     "run_interrupted": _run_interrupted,

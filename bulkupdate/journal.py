@@ -24,16 +24,20 @@ import hashlib
 import os
 import sqlite3
 import time
-from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bulkupdate.errors import UsageError, error_key
+from bulkupdate.journal_view import NumberState, ReportRun, View
+from bulkupdate.journal_view import decode_seqs as decode_seqs
+from bulkupdate.journal_view import encode_seqs as encode_seqs
 from bulkupdate.output_paths import is_sqlite_file
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.wire import ErrorObject
@@ -82,33 +86,6 @@ CREATE TABLE exceptions (             -- numbers whose state their one job does 
 """
 
 
-class NumberState(IntEnum):
-    QUEUED = 0
-    SUBMITTED = 1
-    RETRY = 2
-    SUCCEEDED = 3
-    FAILED = 4
-    SKIPPED = 5
-
-    @property
-    def is_final(self) -> bool:
-        return self >= NumberState.SUCCEEDED
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-
-_LABELS = {
-    NumberState.QUEUED: "queued",
-    NumberState.SUBMITTED: "submitted",
-    NumberState.RETRY: "retrying",
-    NumberState.SUCCEEDED: "succeeded",
-    NumberState.FAILED: "failed",
-    NumberState.SKIPPED: "skipped",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class InputFingerprint:
     """What an input file was when the run began, to notice if it changes."""
@@ -143,25 +120,25 @@ class ResumeState:
     )  # attempts so far, their jobs, last errors: numbers in a running job or a post
 
 
-@dataclass(slots=True)
-class _Exception:
-    state: NumberState
-    attempts: int
-    jobs: list[int]
-    errors: list[ErrorObject]
-
-
 class Journal:
     """Writes and reads one run's journal. Not thread-safe: one event loop drives it."""
 
     def __init__(self, path: str | Path, connection: sqlite3.Connection) -> None:
         self.path = str(path)
         self._db = connection
-        self._seq: dict[str, int] = {}  # value → seq, for numbers not final yet
-        self._noted: set[str] = set()  # of those, the ones with a row in exceptions
+        self._seq: dict[str, int] = {}  # value → seq, for numbers read and in no job
+        self._noted: set[str] = set()  # numbers not final with a row in exceptions
         self._job_rows: dict[str, int] = {}  # job id → jobs.job
+        # A running job's numbers and their seqs (as ``encode_seqs`` text): looked up
+        # one by one only if the job ends with exceptions. Not for a job adopted after a
+        # restart, whose numbers' seqs stay in ``_seq``.
+        self._in_job: dict[str, tuple[Sequence[str], str]] = {}
+        self._posts: dict[int, str] = {}  # post → its numbers' seqs, until it makes a job
         self._next_seq = int(self.meta("values_read", 0))
         self._chunks = int(self.meta("chunks_read", 0))
+        # Another module's writes that belong with a chunk read, in its transaction (the
+        # sweep's progress over the account's listing: selection_store.py).
+        self.beside_read: Callable[[sqlite3.Connection], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Journal {self.path} values={self._next_seq} open={len(self._seq)}>"
@@ -250,30 +227,35 @@ class Journal:
                 db.executemany("INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
             _set_meta(db, "values_read", self._next_seq)
             _set_meta(db, "chunks_read", self._chunks)
+            if self.beside_read is not None:
+                self.beside_read(db)
 
     def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int:
         """A job POST is about to go out: note it, so a lost answer can be looked into."""
-        seqs = encode_seqs(self._seq[value] for value in values)
+        seqs = self._seqs_of(values)
         with self._db as db:
             cursor = db.execute(
                 "INSERT INTO posts (kind, sent_at, seqs) VALUES (?, ?, ?)", (kind, sent_at, seqs)
             )
         post = cursor.lastrowid
         assert post is not None
+        self._posts[post] = seqs
         return post
 
     def posted(self, post: int | None, job_id: str, kind: str, values: Sequence[str]) -> None:
         """The POST made job ``job_id`` (or a lost answer's job was found): submitted."""
-        seqs = self._seq
+        known = self._posts.pop(post, None) if post is not None else None
+        seqs, in_job = self._seq, known or self._seqs_of(values)
         with self._db as db:
             cursor = db.execute(
                 "INSERT INTO jobs (id, kind, size, seqs, created_at) VALUES (?, ?, ?, ?, ?)",
-                (job_id, kind, len(values), encode_seqs(seqs[v] for v in values), time.time()),
+                (job_id, kind, len(values), in_job, time.time()),
             )
             row = cursor.lastrowid
             assert row is not None
             self._job_rows[job_id] = row
-            again = [seqs[value] for value in values if value in self._noted]
+            noted = self._noted
+            again = [seqs[value] for value in values if value in noted] if noted else []
             if again:  # numbers with a story already: one more attempt in it
                 db.executemany(
                     "UPDATE exceptions SET state = 1, attempts = attempts + 1, "
@@ -282,9 +264,14 @@ class Journal:
                 )
             if post is not None:
                 db.execute("DELETE FROM posts WHERE post = ?", (post,))
+        # The job holds its numbers' seqs now: a run with many jobs ended but not yet
+        # seen to end keeps no entry per number for them.
+        self._in_job[job_id] = (tuple(values), in_job)
+        deque(map(seqs.pop, values), maxlen=0)
 
     def post_done(self, post: int) -> None:
         """The POST made no job (refused, or nothing found after a lost answer)."""
+        self._posts.pop(post, None)
         with self._db as db:
             db.execute("DELETE FROM posts WHERE post = ?", (post,))
 
@@ -299,30 +286,29 @@ class Journal:
     ) -> None:
         """A job ended: the new state of each of its numbers, in one transaction.
 
-        Numbers that simply succeeded need no row: their finished job says it.
+        Numbers that simply succeeded need no row: their finished job says it, and nothing
+        is looked up for them.
         """
-        seqs, noted = self._seq, self._noted
+        noted = self._noted
         job = str(self._job_rows.pop(job_id, ""))
-        rows: list[tuple[int, int, str, str | None]] = []
-        for value in succeeded:
-            seq = seqs.pop(value)
-            if value in noted:
-                noted.discard(value)
-                rows.append((seq, NumberState.SUCCEEDED, job, None))
-        for state, outcomes, final in (
-            (NumberState.FAILED, failed, True),
-            (NumberState.RETRY, retry, False),
-        ):
-            for value, errors in outcomes:
-                seq = seqs.pop(value) if final else seqs[value]
-                if final:
-                    noted.discard(value)
-                else:
-                    noted.add(value)
-                rows.append((seq, state, job, orjson.dumps(list(errors)).decode()))
+        done = succeeded if isinstance(succeeded, list | tuple) else list(succeeded)
+        told = noted.intersection(done) if noted else set()
+        failed, retry, skipped = list(failed), list(retry), list(skipped)
+        seq_of = self._seqs_in(job_id, done, failed, retry, skipped, told)
+        rows: list[tuple[int, int, str, str | None]] = [
+            (seq_of[value], NumberState.SUCCEEDED, job, None) for value in told
+        ]
+        noted.difference_update(told)
+        for value, errors in failed:
+            noted.discard(value)
+            rows.append((seq_of[value], NumberState.FAILED, job, _json(errors)))
+        for value, errors in retry:
+            noted.add(value)
+            self._seq[value] = seq_of[value]  # it goes again: posted anew
+            rows.append((seq_of[value], NumberState.RETRY, job, _json(errors)))
         for value in skipped:
             noted.discard(value)
-            rows.append((seqs.pop(value), NumberState.SKIPPED, job, None))
+            rows.append((seq_of[value], NumberState.SKIPPED, job, None))
         with self._db as db:
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?",
@@ -365,6 +351,11 @@ class Journal:
                 _set_meta(db, "totals", totals)
 
     # -- reading ---------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The journal's connection, for a module that keeps a table of its own in it."""
+        return self._db
 
     def meta(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -433,10 +424,7 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         """Numbers by state and entries by status."""
-        view = self._view()
-        found = {state.label: 0 for state in NumberState}
-        for seq in range(self._next_seq):
-            found[view.state_of(seq).label] += 1
+        found = {state.label: count for state, count in self._view().counts().items()}
         for status, count in self._db.execute("SELECT status, COUNT(*) FROM entries GROUP BY 1"):
             found[status] = count
         return found
@@ -482,24 +470,38 @@ class Journal:
 
     def report_rows(self) -> Iterator[dict[str, Any]]:
         """One report object per input entry known to the journal (``run --report``'s shape)."""
+        for item in self.report_runs():
+            if isinstance(item, ReportRun):
+                yield from item.rows()
+            else:
+                yield item
+
+    def report_runs(self) -> Iterator[ReportRun | dict[str, Any]]:
+        """``report_rows``, with the rows of consecutive numbers that differ only in the
+        number (their story is their job's) given together, as a ``ReportRun``."""
         view = self._view()
         for first_seq, numbers in self._db.execute(
             "SELECT first_seq, numbers FROM chunks ORDER BY chunk"
         ):
-            for seq, value in enumerate(numbers.split("\n"), first_seq):
-                note = view.exceptions.get(seq)
-                if note is not None:
-                    jobs, attempts = note.jobs, note.attempts
-                    errors = note.errors if note.state is not NumberState.SUCCEEDED else []
-                else:
-                    job = view.job_of[seq]
-                    jobs, attempts, errors = ([job], 1, []) if job else ([], 0, [])
+            values = numbers.split("\n")
+            for start, stop in view.segments(first_seq, first_seq + len(values)):
+                note = view.exceptions.get(start)
+                if note is None:
+                    job = view.job_of[start]
+                    yield from ReportRun.of(
+                        values[start - first_seq : stop - first_seq],
+                        view.job_state(job).label,
+                        1 if job else 0,
+                        [view.job_ids[job]] if job else [],
+                    )
+                    continue
+                value = values[start - first_seq]
                 yield {
                     "phone_number" if value.startswith("+") else "id": value,
-                    "status": view.state_of(seq).label,
-                    "attempts": attempts,
-                    "job_ids": [view.job_ids[job] for job in jobs if job in view.job_ids],
-                    "errors": errors,
+                    "status": note.state.label,
+                    "attempts": note.attempts,
+                    "job_ids": [view.job_ids[job] for job in note.jobs if job in view.job_ids],
+                    "errors": note.errors if note.state is not NumberState.SUCCEEDED else [],
                 }
         for source, line, status, value, raw, reason in self._db.execute(
             "SELECT source, line, status, value, raw, reason FROM entries ORDER BY source, line"
@@ -517,31 +519,33 @@ class Journal:
 
     # -- internals -------------------------------------------------------------------
 
-    def _view(self) -> _View:
-        """Every number's job and exception, to derive states from."""
-        job_of = array("q", bytes(8 * self._next_seq))
-        job_ids: dict[int, str] = {}
-        running: set[int] = set()
-        for row, job_id, seqs, status in self._db.execute(
-            "SELECT job, id, seqs, status FROM jobs ORDER BY job"
-        ):
-            job_ids[row] = job_id
-            if status is None:
-                running.add(row)
-            for seq in decode_seqs(seqs):
-                job_of[seq] = row  # later jobs win: the last job a number was in
-        exceptions = {
-            seq: _Exception(
-                NumberState(state),
-                attempts,
-                [int(job) for job in jobs.split(",") if job],
-                orjson.loads(errors) if errors else [],
-            )
-            for seq, state, attempts, jobs, errors in self._db.execute(
-                "SELECT seq, state, attempts, jobs, errors FROM exceptions"
-            )
-        }
-        return _View(job_of, job_ids, running, exceptions)
+    def _view(self) -> View:
+        return View.read(self._db, self._next_seq)
+
+    def _seqs_in(
+        self,
+        job_id: str,
+        succeeded: Sequence[str],
+        failed: list[tuple[str, Sequence[ErrorObject]]],
+        retry: list[tuple[str, Sequence[ErrorObject]]],
+        skipped: list[str],
+        told: set[str],
+    ) -> dict[str, int]:
+        """The seqs of an ending job's numbers, as far as rows need them."""
+        found = self._in_job.pop(job_id, None)
+        if found is None:  # adopted after a restart: its numbers' seqs are in _seq
+            pop = self._seq.pop
+            every = chain(succeeded, (v for v, _ in failed), (v for v, _ in retry), skipped)
+            return {value: pop(value) for value in every}
+        if not (told or failed or retry or skipped):
+            return {}  # every number's story is the job's
+        values, seqs = found
+        return dict(zip(values, decode_seqs(seqs), strict=True))
+
+    def _seqs_of(self, values: Sequence[str]) -> str:
+        if len(values) < 2:
+            return encode_seqs([self._seq[value] for value in values])
+        return encode_seqs(itemgetter(*values)(self._seq))  # a tuple, looked up in C
 
     def _values(self, seqs: set[int]) -> dict[int, str]:
         """The numbers at ``seqs``, read from their chunks."""
@@ -555,7 +559,7 @@ class Journal:
                     found[seq] = values[seq - first_seq]
         return found
 
-    def _load_open_numbers(self, view: _View) -> None:
+    def _load_open_numbers(self, view: View) -> None:
         """After a restart: the value → seq map of every number not final yet."""
         open_seqs = {seq for seq in range(self._next_seq) if not view.state_of(seq).is_final}
         for seq, value in self._values(open_seqs).items():
@@ -565,47 +569,8 @@ class Journal:
         self._job_rows = {view.job_ids[row]: row for row in view.running}
 
 
-@dataclass(slots=True)
-class _View:
-    job_of: array[int]  # seq → jobs.job of the last job it was in, 0 if none
-    job_ids: dict[int, str]
-    running: set[int]
-    exceptions: dict[int, _Exception]
-
-    def state_of(self, seq: int) -> NumberState:
-        note = self.exceptions.get(seq)
-        if note is not None:
-            return note.state
-        job = self.job_of[seq]
-        if not job:
-            return NumberState.QUEUED
-        return NumberState.SUBMITTED if job in self.running else NumberState.SUCCEEDED
-
-
-def encode_seqs(seqs: Iterable[int]) -> str:
-    """Seqs as ranges, ``0-999,1204``: a fresh batch is one range."""
-    parts: list[str] = []
-    start = previous = -2
-    for seq in seqs:
-        if seq == previous + 1:
-            previous = seq
-            continue
-        if start >= 0:
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
-        start = previous = seq
-    if start >= 0:
-        parts.append(str(start) if start == previous else f"{start}-{previous}")
-    return ",".join(parts)
-
-
-def decode_seqs(text: str) -> list[int]:
-    seqs: list[int] = []
-    for part in text.split(","):
-        if not part:
-            continue
-        first, _, last = part.partition("-")
-        seqs.extend(range(int(first), int(last or first) + 1))
-    return seqs
+def _json(errors: Sequence[ErrorObject]) -> str:
+    return orjson.dumps(list(errors)).decode()
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -33,14 +33,36 @@ SECONDS_A_DAY = 86_400
 SIDE_FILES = ("-wal", "-shm")
 
 
-def journal_in(directory: str | Path, identity: dict[str, Any]) -> Path:
+def journal_in(
+    directory: str | Path, identity: dict[str, Any], *, again_when_finished: bool = False
+) -> Path:
     """The journal of the run ``identity`` describes, in ``directory``.
 
     64 bits of a SHA-256 of the identity: a collision is as good as impossible, and would
     still be caught, since the journal's own settings are compared before any resume.
+
+    ``again_when_finished``: the same run is worth running again once it has finished (a
+    selection of the account's numbers, which the account may have changed since): the
+    latest of ``run-ID.journal``, ``run-ID-2.journal``, … unless it has finished, else
+    the next of them.
     """
     digest = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return Path(directory) / f"run-{digest[:16]}{JOURNAL_SUFFIX}"
+    name = f"run-{digest[:16]}"
+    first = Path(directory) / f"{name}{JOURNAL_SUFFIX}"
+    if not again_when_finished:
+        return first
+    generations = {1: first} if first.exists() else {}
+    for path in Path(directory).glob(f"{name}-*{JOURNAL_SUFFIX}"):
+        number = path.name.removeprefix(f"{name}-").removesuffix(JOURNAL_SUFFIX)
+        if number.isdigit():
+            generations[int(number)] = path
+    if not generations:
+        return first
+    latest = max(generations)
+    found = _read(generations[latest])
+    if found is None or found.status != "finished":
+        return generations[latest]
+    return Path(directory) / f"{name}-{latest + 1}{JOURNAL_SUFFIX}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import anyio
 
 from bulkupdate.backoff import BackoffPolicy, compute_backoff
 from bulkupdate.batching import Batch, EntryKind
-from bulkupdate.outcomes import Outcome, OutcomeSink, Totals
+from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
 from bulkupdate.retrypool import History, RetryPool
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.tracker import FILTERED_OUT, settle
@@ -117,7 +117,7 @@ class Ledger:
 
     def __init__(
         self,
-        sink: OutcomeSink,
+        sink: OutcomeSink | None,
         *,
         batch_size: int,
         max_attempts: int,
@@ -129,7 +129,7 @@ class Ledger:
         recorder: Recorder | None = None,
         on_event: Callable[..., None] | None = None,
     ) -> None:
-        self.sink = sink
+        self.sink = sink  # None: outcomes are kept elsewhere (the journal) or nowhere
         self.recorder: Recorder = recorder or NoRecorder()
         self._on_event = on_event
         self.filtered = filtered  # the requests carry filters that may leave numbers out
@@ -182,8 +182,9 @@ class Ledger:
         self.batches_submitted += 1
         self.active_jobs += 1
         if self._on_event is not None:
-            attempt = 1 + max((self.attempts(value) for value in values), default=0)
-            self.event("batch_submitted", job_id=job_id, size=len(values), attempt=attempt)
+            self.event(
+                "batch_submitted", job_id=job_id, size=len(values), attempt=self._attempt(values)
+            )
         self.progress()
 
     def event(self, name: str, **fields: object) -> None:
@@ -222,8 +223,7 @@ class Ledger:
             retry=len(again),
             skipped=len(settlement.skipped),
         )
-        for value in settlement.succeeded:
-            self.succeeded(value, job.id)
+        self._all_succeeded(settlement.succeeded, job.id)
         for value in settlement.skipped:
             past = self.history.pop(value, None) or History()
             self._final(
@@ -241,6 +241,24 @@ class Ledger:
             after = 0.0 if ready is None else max(0.0, ready - self._clock())
             self.event("retried", numbers=len(again), after_s=round(after, 3))
         self.notify()
+
+    def _all_succeeded(self, values: Sequence[str], job_id: str) -> None:
+        """``values`` succeeded in job ``job_id``.
+
+        Numbers on their first attempt (a job's worth, as a rule) have no history: they
+        are counted as a whole, and an outcome is made for each only for a sink.
+        """
+        history = self.history
+        if history and not history.keys().isdisjoint(values):
+            for value in values:
+                self.succeeded(value, job_id)
+            return
+        self.in_flight -= len(values)
+        self.totals.succeeded += len(values)
+        if self.sink is not None:
+            job_ids = (job_id,)
+            for value in values:
+                self.sink.record(Outcome(OutcomeStatus.SUCCEEDED, value, 1, job_ids))
 
     def succeeded(self, value: str, job_id: str) -> None:
         past = self.history.pop(value, None)
@@ -339,6 +357,13 @@ class Ledger:
         past = self.history.get(value)
         return past.attempts if past else 0
 
+    def _attempt(self, values: Sequence[str]) -> int:
+        """The attempt a job of ``values`` is: one more than the most any of them had."""
+        history = self.history
+        if not history or history.keys().isdisjoint(values):
+            return 1
+        return 1 + max(self.attempts(value) for value in values)
+
     # -- coordination ---------------------------------------------------------------
 
     @property
@@ -390,4 +415,5 @@ class Ledger:
 
     def _final(self, outcome: Outcome) -> None:
         self.totals.add(outcome)
-        self.sink.record(outcome)
+        if self.sink is not None:
+            self.sink.record(outcome)

@@ -145,6 +145,7 @@ class JobSlots:
         self._probed_in_vain = False  # a probe met a refusal: the wait is doubled
         self._refused_at = 0.0
         self._changed = anyio.Event()
+        self._queue = anyio.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -186,13 +187,17 @@ class JobSlots:
         if self.held >= self.capacity:
             self.waiting += 1
             try:
-                while self.held >= self.capacity:
-                    changed = self._changed
-                    at_most = None
-                    if self._next_probe is not None:
-                        at_most = max(0.0, self._next_probe - self._clock())
-                    with anyio.move_on_after(at_most):
-                        await changed.wait()
+                # One waiter at a time watches for a free slot, the rest queue in order
+                # behind it (anyio's lock is fair): a change wakes one task, not every
+                # submitter waiting.
+                async with self._queue:
+                    while self.held >= self.capacity:
+                        changed = self._changed
+                        at_most = None
+                        if self._next_probe is not None:
+                            at_most = max(0.0, self._next_probe - self._clock())
+                        with anyio.move_on_after(at_most):
+                            await changed.wait()
             finally:
                 self.waiting -= 1
         self.active += 1

@@ -59,8 +59,21 @@ def is_id_text(text: str) -> bool:
 _COUNTRY_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
 
 
+def country_code_of(text: str) -> str | None:
+    """The calling code a ``+`` number starts with, if it starts with a known one.
+
+    >>> country_code_of("+13127367254"), country_code_of("+442071838750"), country_code_of("+0")
+    ('1', '44', None)
+    """
+    for end in (2, 3, 4):
+        code = text[1:end]
+        if code in _COUNTRY_CODES:
+            return code
+    return None
+
+
 @cache
-def _possible_lengths(code: str) -> frozenset[int]:
+def possible_lengths(code: str) -> frozenset[int]:
     """The possible lengths of a whole +E.164 string with country calling code ``code``.
 
     The same lengths ``phonenumbers.is_possible_number`` checks: the general possible
@@ -125,14 +138,12 @@ class Normaliser:
     @staticmethod
     def is_possible_e164(text: str) -> bool:
         """Whether ``text`` (``+`` and digits) is a possible number already in canonical form."""
-        for end in (2, 3, 4):
-            code = text[1:end]
-            if code in _COUNTRY_CODES:
-                lengths = _possible_lengths(code)
-                # A national number written with its trunk prefix 0 (+49 0221…) is left
-                # to phonenumbers, which knows where the 0 belongs (Italy keeps it).
-                return len(text) in lengths and text[end] != "0"
-        return False
+        code = country_code_of(text)
+        if code is None:
+            return False
+        # A national number written with its trunk prefix 0 (+49 0221…) is left to
+        # phonenumbers, which knows where the 0 belongs (Italy keeps it).
+        return len(text) in possible_lengths(code) and text[1 + len(code)] != "0"
 
     def _parse(self, text: str) -> str:
         try:

@@ -88,7 +88,7 @@ async def run_engine(
     """
     settings = settings or EngineSettings()
     ledger = Ledger(
-        sink or _Discard(),
+        sink,
         batch_size=settings.batch_size,
         max_attempts=settings.max_attempts,
         on_progress=on_progress,
@@ -267,10 +267,3 @@ async def _marking_the_last(chunks: AsyncIterable[Chunk]) -> AsyncIterator[tuple
         yield current, False
         current = following
     yield current, True
-
-
-class _Discard:
-    """A run whose outcomes are kept elsewhere (its journal) needs no sink."""
-
-    def record(self, outcome: object) -> None:
-        pass

@@ -32,6 +32,8 @@ from bulkupdate.errors import UsageError
 from bulkupdate.escaping import printable, printable_data, printable_json, spreadsheet_cell
 from bulkupdate.events import format_duration
 from bulkupdate.journal import Journal
+from bulkupdate.journal_view import ReportRun
+from bulkupdate.selection_store import selection_status
 
 REPORT_FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = (
@@ -104,6 +106,7 @@ def status_dict(journal: Journal) -> dict[str, Any]:
             "per_hour": None if per_second is None else per_second * 3600,
         },
         "totals": journal.meta("totals"),
+        "selection": selection_status(journal),  # None for a run of input files
     }
     return printable_data(facts)  # type: ignore[no-any-return]
 
@@ -117,6 +120,9 @@ def status_lines(journal: Journal, *, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     lines = [_row("journal", facts["journal"]), _row("status", _status_text(facts, now))]
 
+    selection = facts["selection"]
+    if selection is not None:
+        lines.append(_row("listing", _selection_text(selection)))
     counts: dict[str, int] = facts["counts"]
     width = max(len(f"{count:,}") for count in counts.values())
     lines.append(_row("numbers", f"{facts['values_read']:,} read"))
@@ -156,16 +162,15 @@ def write_report(journal: Journal, out: BinaryIO | TextIO, fmt: str) -> int:
     """
     if fmt not in REPORT_FORMATS:
         raise UsageError(f"report format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
-    rows = journal.report_rows()
     if isinstance(out, io.TextIOBase):
         text = cast(TextIO, out)
         if fmt == "jsonl":
-            return _write_jsonl(rows, lambda data: text.write(data.decode()))
-        return _write_csv(rows, text)
+            return _write_jsonl(journal.report_runs(), lambda data: text.write(data.decode()))
+        return _write_csv(journal.report_rows(), text)
     binary = cast(BinaryIO, out)
     if fmt == "jsonl":
-        return _write_jsonl(rows, binary.write)
-    return _write_csv(rows, _Utf8(binary))
+        return _write_jsonl(journal.report_runs(), binary.write)
+    return _write_csv(journal.report_rows(), _Utf8(binary))
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -192,6 +197,23 @@ def _status_text(facts: dict[str, Any], now: float) -> str:
         ago = format_duration(max(0.0, now - updated)) if updated is not None else "?"
         return f"running since {_when(started)}; last written {ago} ago"
     return str(status)
+
+
+def _selection_text(selection: dict[str, Any]) -> str:
+    """How far the account's listing has been read (``--from-account``)."""
+    filters = " and ".join(f"{name}={value}" for name, value in selection["filters"].items())
+    pages, listed = selection["pages_read"], selection["numbers_listed"]
+    read = f"{pages:,} page{'' if pages == 1 else 's'} read, {listed:,} numbers listed"
+    if selection["done"]:
+        read += ", all of them"
+    elif selection["matched_at_start"] is not None:
+        share = (
+            min(1.0, listed / selection["matched_at_start"])
+            if selection["matched_at_start"]
+            else 1.0
+        )
+        read += f" of {selection['matched_at_start']:,} that matched at the start ({share:.0%})"
+    return f"GET /phone_numbers where {filters}: {read}"
 
 
 def _throughput_text(facts: dict[str, Any]) -> str:
@@ -225,12 +247,39 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _write_jsonl(rows: Iterator[dict[str, Any]], write: Callable[[bytes], object]) -> int:
+def _write_jsonl(
+    items: Iterator[ReportRun | dict[str, Any]], write: Callable[[bytes], object]
+) -> int:
     written = 0
-    for row in rows:
-        write(printable_json(row, orjson.OPT_APPEND_NEWLINE))
-        written += 1
+    for item in items:
+        if not isinstance(item, ReportRun):
+            write(printable_json(item, orjson.OPT_APPEND_NEWLINE))
+            written += 1
+        elif (lines := _jsonl_run(item)) is not None:
+            write(lines)
+            written += len(item.values)
+        else:
+            written += _write_jsonl(item.rows(), write)
     return written
+
+
+def _jsonl_run(run: ReportRun) -> bytes | None:
+    """The JSON lines of a run's rows in one join: exactly what ``printable_json`` makes
+    of each row, or None when a value would need escaping (then row by row).
+
+    Our numbers and ids are a "+" and digits; only the job id came from outside, and it
+    is escaped once for the run.
+    """
+    values = run.values
+    text = "".join(values)
+    if not text.isprintable() or '"' in text or "\\" in text:
+        return None
+    job_ids = ",".join(orjson.dumps(printable(job_id)).decode() for job_id in run.job_ids)
+    head = f'{{"{run.key}":"'
+    tail = (
+        f'","status":"{run.status}","attempts":{run.attempts},"job_ids":[{job_ids}],"errors":[]}}\n'
+    )
+    return (head + (tail + head).join(values) + tail).encode()
 
 
 def _write_csv(rows: Iterator[dict[str, Any]], out: _TextSink) -> int:

@@ -12,7 +12,9 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
@@ -39,9 +41,12 @@ from bulkupdate.runs import (
 SHOWN = 300  # characters of a server's error detail shown in the summary
 
 if TYPE_CHECKING:
+    from bulkupdate.client import ApiClient
     from bulkupdate.events import EventLog, LogFormat, ProgressDisplay
     from bulkupdate.inputs import InputStream
+    from bulkupdate.journal import ResumeState
     from bulkupdate.pipeline import EngineStats
+    from bulkupdate.scan import Chunk
 
 
 def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
@@ -57,6 +62,10 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     if options.sandbox:
         sandbox_config(options.sandbox_config)  # a bad settings file, before any journal
     if options.dry_run:
+        if options.account is not None:
+            from bulkupdate.account_plan import account_dry_run
+
+            return anyio.run(account_dry_run, options, sys.stdout)
         return dry_run(options, sys.stdout)
     options.resolved_api_key()  # a missing key is a usage error before anything starts
     directory = options.journal_dir if resume is None else None
@@ -129,11 +138,12 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
     err = err or sys.stderr
     journal = durable.journal
     api_key = options.resolved_api_key()
-    stream = open_input(options.inputs)
+    # The account's numbers are read through the run's client, once it exists.
+    stream = open_input(options.inputs) if options.account is None else None
     paths = list(options.inputs.paths)
     text = options.log_format == "text"
     show_bar = text and not options.quiet and err.isatty()
-    total = count_lines(paths) if show_bar else None
+    total = count_lines(paths) if show_bar and stream is not None else None
     started = time.monotonic()
     interrupted = anyio.Event()
     with ProgressDisplay(err, total=total, enabled=show_bar) as bar:
@@ -146,6 +156,7 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
             "run_started",
             journal=journal.path,
             inputs=paths,
+            selection=None if options.account is None else options.account.describe(),
             kind=options.spec.kind.value,
             rate=options.rate,
             max_active_jobs=options.engine.max_active_jobs,
@@ -199,7 +210,7 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
 async def _run_until_signal(
     options: RunOptions,
     durable: Durable,
-    stream: InputStream,
+    stream: InputStream | None,
     api_key: str,
     log: EventLog,
     bar: ProgressDisplay,
@@ -242,17 +253,20 @@ async def _run_until_signal(
                     client.governor.on_throttle = lambda wait, rate: log.emit(
                         "throttled", wait_s=round(wait, 3), rate=round(rate, 2)
                     )
+                    chunks, fraction, resume = _engine_input(
+                        options, durable, stream, client, log, bar
+                    )
                     stats = await run_engine(
                         client,
                         options.spec,
-                        stream.chunks,
+                        chunks,
                         None,  # outcomes are in the journal
                         options.engine,
                         on_progress=bar.update,
                         on_event=log.emit,
-                        input_fraction=stream.fraction,
+                        input_fraction=fraction,
                         recorder=durable.journal,
-                        resume=durable.resume,
+                        resume=resume,
                         slots=budget.run_slots(),
                     )
             group.cancel_scope.cancel()  # stop listening for signals
@@ -262,6 +276,34 @@ async def _run_until_signal(
             raise
         raise known from None
     return stats
+
+
+def _engine_input(
+    options: RunOptions,
+    durable: Durable,
+    stream: InputStream | None,
+    client: ApiClient,
+    log: EventLog,
+    bar: ProgressDisplay,
+) -> tuple[AsyncIterator[Chunk], Callable[[], float | None], ResumeState | None]:
+    """The engine's input: the files' chunks, or the account's numbers page by page."""
+    if stream is not None:
+        return stream.chunks, stream.fraction, durable.resume
+    from bulkupdate.account_source import AccountSource
+    from bulkupdate.selection_store import SelectionStore
+
+    assert options.account is not None
+    source = AccountSource(
+        client,
+        options.account,
+        store=SelectionStore(durable.journal),  # carries on from the pages it has read
+        on_event=log.emit,
+        on_total=bar.set_total,
+    )
+    # The engine passes over the chunks an earlier run of input files recorded; the
+    # source starts after the pages it recorded instead, so it skips nothing.
+    resume = None if durable.resume is None else replace(durable.resume, chunks_read=0)
+    return source.chunks(), source.fraction, resume
 
 
 def resume_command(path: str) -> str:

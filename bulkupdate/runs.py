@@ -28,6 +28,7 @@ from bulkupdate.inputs import NumberFiles
 from bulkupdate.journal import InputFingerprint, Journal, ResumeState
 from bulkupdate.journal_dir import journal_in
 from bulkupdate.journal_lock import JournalLock
+from bulkupdate.selection import AccountNumbers
 from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
 from bulkupdate.sources import STDIN, InputFormat
 from bulkupdate.spec import UpdateSpec
@@ -47,7 +48,11 @@ EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in bulkupdate
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """Everything ``bulkupdate run`` was asked to do, checked."""
+    """Everything ``bulkupdate run`` was asked to do, checked.
+
+    The numbers come from ``inputs``, or, with ``account`` (``--from-account``), from the
+    account's own listing; never both.
+    """
 
     inputs: NumberFiles
     spec: UpdateSpec
@@ -67,11 +72,22 @@ class RunOptions:
     quiet: bool = False
     allow_insecure_http: bool = False
     budget: str | None = None  # a Redis URL: the account's budget shared between processes
+    account: AccountNumbers | None = None
 
     def __post_init__(self) -> None:
         check_pace(self.rate, self.timeout)
         if self.budget is not None:
             check_budget_url(self.budget)
+        if self.account is not None and self.inputs.paths:
+            raise UsageError(
+                "--from-account takes the numbers from the account's listing: give no input "
+                "files with it"
+            )
+        if self.account is None and not self.inputs.paths:
+            raise UsageError(
+                "no input: give the files to read numbers from, or --from-account with "
+                "--filter NAME=VALUE to update the account's numbers that match"
+            )
         if self.sandbox and self.base_url:
             raise UsageError("--sandbox and --base-url cannot go together: pick one server")
         if self.sandbox_config and not self.sandbox:
@@ -150,6 +166,7 @@ class RunOptions:
             "sandbox_config": self.sandbox_config,
             # Where the budget was shared, without its password (give --budget to resume).
             "budget": None if self.budget is None else redacted_url(self.budget),
+            "account": None if self.account is None else self.account.describe(),
         }
 
     @classmethod
@@ -182,6 +199,7 @@ class RunOptions:
                 allow_insecure_http=settings.get("allow_insecure_http", False),
                 sandbox=settings["sandbox"],
                 sandbox_config=settings["sandbox_config"],
+                account=AccountNumbers(settings["account"]) if settings.get("account") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"the journal's settings cannot be read ({exc})") from exc
@@ -257,13 +275,17 @@ def new_journal_path() -> str:
 
 
 def run_identity(settings: dict[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same run: inputs (and their bytes), reading, update, server."""
-    return {
+    """What makes two runs the same run: inputs (and their bytes) or the selection of the
+    account's numbers, reading, update, server."""
+    identity = {
         "request": settings.get("request"),
         "read": settings.get("read"),
         "inputs": settings.get("inputs"),
         "server": [settings.get("base_url"), settings.get("sandbox")],
     }
+    if settings.get("account") is not None:
+        identity["account"] = settings["account"]
+    return identity
 
 
 def other_run(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -282,6 +304,8 @@ def other_run(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
         found.append("other input files")
     elif recorded.get("read") != now["read"]:
         found.append("the inputs read with other options")
+    if recorded.get("account") != now.get("account"):
+        found.append("another selection of the account's numbers")
     if [recorded.get("base_url"), recorded.get("sandbox")] != [now["base_url"], now["sandbox"]]:
         found.append("another server")
     return found
@@ -315,7 +339,9 @@ def start_or_resume(options: RunOptions) -> Durable:
     """
     now = options.settings(fingerprints(options.inputs))
     if options.journal_dir is not None:
-        path = str(journal_in(options.journal_dir, run_identity(now)))
+        # The account changes between runs: a finished selection is no answer for the next.
+        again = options.account is not None
+        path = str(journal_in(options.journal_dir, run_identity(now), again_when_finished=again))
     else:
         path = options.journal or new_journal_path()
     try:

@@ -25,14 +25,17 @@ from urllib.parse import quote
 import orjson
 
 from bulkupdate.errors import SpecError
+from bulkupdate.selection import AccountNumbers
 from bulkupdate.spec_files import read_spec_file
 from bulkupdate.spec_schema import (
     FILTER_SCHEMA,
+    LISTING_FILTER_SCHEMA,
     NOTHING_TO_UPDATE,
     UPDATE_SCHEMA,
     check_fields,
     check_filters,
 )
+from bulkupdate.spec_types import Schema
 
 __all__ = [
     "DeleteRequest",
@@ -40,6 +43,7 @@ __all__ = [
     "JobKind",
     "JobRequest",
     "UpdateSpec",
+    "load_account_update",
     "load_update_spec",
 ]
 
@@ -279,6 +283,42 @@ def load_update_spec(
     >>> spec.describe()["fields"]["voice"]["call_forwarding"]
     {'forwards_to': '+13035559123', 'forwarding_type': 'on-failure'}
     """
+    leaves, chosen, problems = _read_request(spec_file, sets, filters, FILTER_SCHEMA)
+    return _checked_spec(leaves, chosen, problems)
+
+
+def load_account_update(
+    spec_file: str | Path | None = None, sets: Sequence[str] = (), filters: Sequence[str] = ()
+) -> tuple[UpdateSpec, AccountNumbers]:
+    """``--from-account``: the update, and the account's numbers it goes to.
+
+    Read as ``load_update_spec`` reads them, except that the filters (``--filter`` and the
+    file's ``filter`` table) choose the numbers: they are ``GET /phone_numbers``'s filters,
+    and the update carries those its own endpoint takes (see ``selection.py``).
+
+    >>> spec, selection = load_account_update(sets=["connection_id=2"],
+    ...                                       filters=["connection_id=1", "number_type=local"])
+    >>> spec.query_string(), selection.listing_params()[1]
+    ('filter[connection_id]=1', ('filter[number_type][eq]', 'local'))
+    """
+    leaves, chosen, problems = _read_request(spec_file, sets, filters, LISTING_FILTER_SCHEMA)
+    selection: AccountNumbers | None = None
+    try:
+        selection = AccountNumbers(chosen)
+    except SpecError as exc:
+        problems += exc.problems
+    spec = _checked_spec(leaves, selection.update_filters() if selection else (), problems)
+    assert selection is not None  # else the selection's problems were raised with the rest
+    return spec, selection
+
+
+def _read_request(
+    spec_file: str | Path | None,
+    sets: Sequence[str],
+    filters: Sequence[str],
+    filter_schema: Schema,
+) -> tuple[dict[str, Any], list[tuple[str, Any]], list[str]]:
+    """The fields as dotted leaves, the filters as (name, value) pairs, and the problems."""
     problems: list[str] = []
     file_fields: dict[str, Any] = {}
     file_filters: Any = {}
@@ -303,7 +343,7 @@ def load_update_spec(
         known = UPDATE_SCHEMA.by_path.get(path)
         leaves[path] = known.parse_text(value) if known is not None else value
 
-    chosen = dict(FILTER_SCHEMA.flatten(file_filters))
+    chosen = dict(filter_schema.flatten(file_filters))
     given: list[tuple[str, Any]] = []
     for text in filters:
         split = _split_assignment("--filter", text, "tag=legacy")
@@ -312,9 +352,14 @@ def load_update_spec(
             continue
         chosen.pop(split[0], None)
         given.append(split)
+    return leaves, [*chosen.items(), *given], problems
 
+
+def _checked_spec(
+    leaves: dict[str, Any], filters: Sequence[tuple[str, Any]], problems: list[str]
+) -> UpdateSpec:
     try:
-        spec = UpdateSpec(fields=leaves, filters=(*chosen.items(), *given))
+        spec = UpdateSpec(fields=leaves, filters=tuple(filters))
     except SpecError as exc:
         found = list(exc.problems)
         if problems and not leaves:

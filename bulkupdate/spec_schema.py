@@ -8,6 +8,8 @@ parsing, suggestions for misspelt names and the order fields are encoded in.
   Telnyx's OpenAPI spec.
 * ``FILTERS``: every ``filter[...]`` query parameter of the same endpoint, by flat dotted name
   (``voice.connection_name.contains``), each with the deepObject key it is sent under.
+* ``LISTING_FILTERS``: the filters of ``GET /phone_numbers``, which chooses the account's
+  numbers for ``--from-account``: most of the same, and a few of its own.
 * ``REQUIREMENTS``: the few rules that tie one field to another.
 
 Enum spellings follow the OpenAPI spec (``on-failure``, ``purchase-pending``); the reference page's
@@ -134,6 +136,30 @@ FILTERS: tuple[Field, ...] = (
     _filter("customer_reference"),
 )
 
+# GET /phone_numbers takes the update's filters but has_bundle, and four of its own.
+LISTING_FILTERS: tuple[Field, ...] = (
+    *(f for f in FILTERS if f.path != "has_bundle"),
+    _filter(
+        "country_iso_alpha2",
+        rules=(
+            Rule(
+                r"[A-Z]{2}(,[A-Z]{2})*",
+                "{label} must be ISO 3166-1 alpha-2 codes such as US or US,CA, got {value!r}",
+            ),
+        ),
+    ),
+    _filter(
+        "number_type.eq",
+        _C,
+        key="filter[number_type][eq]",
+        choices=("local", "national", "toll_free", "mobile", "shared_cost"),
+    ),
+    _filter("source", _C, choices=("ported", "purchased")),
+    # The spec: "When set to 'true', filters for phone numbers that do not have any tags
+    # applied. All other values are ignored."
+    _filter("without_tags", _C, choices=("true", "false")),
+)
+
 UPDATE_SCHEMA = Schema(
     "field",
     UPDATE_FIELDS,
@@ -146,6 +172,13 @@ UPDATE_SCHEMA = Schema(
     },
 )
 FILTER_SCHEMA = Schema("filter", FILTERS)
+LISTING_FILTER_SCHEMA = Schema(
+    "filter",
+    LISTING_FILTERS,
+    hints={
+        "has_bundle": "GET /phone_numbers, which chooses the account's numbers, does not take it"
+    },
+)
 
 NOTHING_TO_UPDATE = (
     "nothing to update: set at least one field, e.g. --set hd_voice_enabled=true; "
@@ -188,7 +221,7 @@ def check_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def check_filters(
-    items: Iterable[tuple[str, Any]],
+    items: Iterable[tuple[str, Any]], schema: Schema = FILTER_SCHEMA
 ) -> tuple[tuple[tuple[str, str], ...], list[str]]:
     """The filters as (name, text) pairs in schema order, and every problem found."""
     problems: list[str] = []
@@ -198,11 +231,11 @@ def check_filters(
             problems.append(f"filters must be (name, value) pairs, got {item!r}")
             continue
         name, value = str(item[0]), item[1]
-        known = FILTER_SCHEMA.by_path.get(name)
+        known = schema.by_path.get(name)
         if known is None:
-            problems.append(FILTER_SCHEMA.problem(name))
+            problems.append(schema.problem(name))
             continue
-        label = FILTER_SCHEMA.label(name)
+        label = schema.label(name)
         # Query values are text: accept what a TOML or JSON file would naturally hold.
         if value is None and known.nullable:
             value = "null"  # the API's spelling of "none set"
@@ -220,4 +253,4 @@ def check_filters(
             )
         else:
             chosen[name] = text
-    return tuple((f.path, chosen[f.path]) for f in FILTERS if f.path in chosen), problems
+    return tuple((f.path, chosen[f.path]) for f in schema.fields if f.path in chosen), problems

@@ -279,6 +279,7 @@ class Submitter:
                 # Written before the request goes: if the answer is lost, or this process
                 # is, a resumed run looks for the job before sending these numbers again.
                 post = recorder.posting(kind_name, values, sent_at.isoformat())
+                posted_at = self._clock()
                 try:
                     job = await self.client.create_job(self.request.kind, body, self._params)
                 except RequestRefused as exc:
@@ -289,7 +290,7 @@ class Submitter:
                     # holds jobs of other clients: then hold fewer, and probe for more
                     # later. Either way, wait for a slot; no slot is held while waiting.
                     self.cap_refusals += 1
-                    if not self.watcher.estimate_refused():
+                    if not self.watcher.estimate_refused(posted_at):
                         self.slots.refused()
                     holding = False
                     self.slots.release()

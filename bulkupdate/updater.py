@@ -15,6 +15,14 @@ Example::
         print(result.totals.succeeded, "updated")
 
     anyio.run(main)
+
+The account's own numbers that match filters, instead of a list (each updated exactly
+once, even when the update moves it out of the filters)::
+
+    result = await updater.update(
+        AccountNumbers({"connection_id": "1293384261075731499"}),
+        {"connection_id": "1293384261075731500", "tags": ["migrated"]},
+    )
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bulkupdate.account_source import AccountSource
 from bulkupdate.budget import Budget, check_budget_url, open_budget
 from bulkupdate.client import ApiClient
 from bulkupdate.credentials import check_api_key, check_base_url
@@ -32,10 +41,12 @@ from bulkupdate.inputs import NumberFiles, open_input
 from bulkupdate.ledger import Progress
 from bulkupdate.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
 from bulkupdate.pipeline import EngineStats, run_engine
+from bulkupdate.scan import Chunk
+from bulkupdate.selection import AccountNumbers
 from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
 from bulkupdate.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
 
-NumbersInput = NumberFiles | Iterable[str] | AsyncIterable[str]
+NumbersInput = AccountNumbers | NumberFiles | Iterable[str] | AsyncIterable[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +169,18 @@ class BulkUpdater:
     ) -> UpdateResult:
         """Apply ``spec`` (an ``UpdateSpec`` or the API body's fields) to ``numbers``.
 
-        ``filters`` (``{"tag": "legacy"}``) narrow the update to numbers that match.
-        Other keyword arguments are those of ``run``.
+        ``filters`` (``{"tag": "legacy"}``) narrow the update to numbers that match; with
+        ``AccountNumbers`` its own filters do. Other keyword arguments are those of ``run``.
         """
-        if not isinstance(spec, UpdateSpec):
+        if isinstance(numbers, AccountNumbers):
+            if filters is not None:
+                raise UsageError(
+                    "the account's numbers are chosen by AccountNumbers(filters=...): pass "
+                    "no filters= beside it"
+                )
+            if not isinstance(spec, UpdateSpec):
+                spec = UpdateSpec.from_mapping(spec, dict(numbers.update_filters()))
+        elif not isinstance(spec, UpdateSpec):
             spec = UpdateSpec.from_mapping(spec, filters)
         elif filters is not None:
             spec = UpdateSpec.from_mapping(dict(spec.fields), filters)
@@ -196,8 +215,10 @@ class BulkUpdater:
     ) -> UpdateResult:
         """Submit ``request`` for every number; return when each has an outcome.
 
-        ``numbers``: a ``NumberFiles``, or any iterable or async iterable of strings,
-        read with ``default_region``, ``ids`` and ``strict`` as ``NumberFiles`` would.
+        ``numbers``: ``AccountNumbers`` (the account's numbers that match its filters,
+        read from ``GET /phone_numbers`` through this updater's rate limit), a
+        ``NumberFiles``, or any iterable or async iterable of strings, read with
+        ``default_region``, ``ids`` and ``strict`` as ``NumberFiles`` would.
         ``on_progress`` is called with a ``Progress`` as batches go and jobs end.
         ``sink``: where outcomes go as they become final; by default they are kept and
         returned in the result (pass a sink to keep memory flat on huge inputs).
@@ -205,16 +226,39 @@ class BulkUpdater:
         if self._client is None:
             raise RuntimeError("use BulkUpdater inside 'async with'")
         collector = OutcomeCollector()
-        stream = open_input(numbers, default_region=default_region, ids=ids, strict=strict)
+        if isinstance(numbers, AccountNumbers):
+            request = guarded(request, numbers)
+            source = AccountSource(self._client, numbers)
+            chunks: AsyncIterable[Chunk] = source.chunks()
+            fraction: Callable[[], float | None] = source.fraction
+        else:
+            stream = open_input(numbers, default_region=default_region, ids=ids, strict=strict)
+            chunks, fraction = stream.chunks, stream.fraction
         stats = await run_engine(
             self._client,
             request,
-            stream.chunks,
+            chunks,
             collector if sink is None else sink,
             self.settings,
             on_progress=on_progress,
-            input_fraction=stream.fraction,
+            input_fraction=fraction,
             slots=self.budget.run_slots(),
         )
         outcomes = tuple(collector.outcomes)
         return UpdateResult(outcomes, stats.totals, stats)
+
+
+def guarded(request: JobRequest, selection: AccountNumbers) -> JobRequest:
+    """``request`` with the selection's filters in its query, where its endpoint takes them,
+    so that a number somebody else changes before its job runs is skipped, not updated."""
+    if not isinstance(request, UpdateSpec):
+        return request  # the delete and emergency-settings endpoints take no filters
+    wanted = selection.update_filters()
+    if not request.filters:
+        return UpdateSpec(fields=request.fields, filters=wanted)
+    if request.filters != wanted:
+        raise UsageError(
+            "an update of AccountNumbers carries the selection's own filters: build the "
+            "UpdateSpec without filters"
+        )
+    return request

@@ -95,6 +95,7 @@ class JobWatcher:
         self._added = anyio.Event()
         self._last_poll = clock()  # the quiet spell counts from the start
         self._input_read_at = float("inf")
+        self._reclaimed_at = -math.inf  # when lent slots were last taken back on a refusal
 
     def __repr__(self) -> str:
         return (
@@ -128,13 +129,15 @@ class JobWatcher:
         self._closing = True
         self._wake()
 
-    def estimate_refused(self) -> bool:
-        """A submission met the job cap. If slots are lent, an estimate was wrong: take
-        them back, look at the jobs now, and say so (True); else the cap is full of other
-        clients' jobs (False)."""
+    def estimate_refused(self, posted_at: float) -> bool:
+        """A submission posted at ``posted_at`` met the job cap. If slots are lent, an
+        estimate was wrong: take them back, look at the jobs now, and say so (True). So
+        it is too for a submission already on its way when they were taken back: the
+        same wrong estimate. Else the cap is full of other clients' jobs (False)."""
         if not self.slots.lent:
-            return False
+            return posted_at <= self._reclaimed_at
         self._reclaim_all()
+        self._reclaimed_at = self._clock()
         self._lending_held = True
         self._note_wrong_estimate()
         self._poll_now = True

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from bulkupdate import job_lists
 from bulkupdate.errors import (
     ApiError,
     AuthError,
@@ -23,8 +24,9 @@ from bulkupdate.errors import (
     RequestRefused,
     ServerError,
 )
-
-ErrorObject = dict[str, Any]
+from bulkupdate.job_lists import NO_LIST
+from bulkupdate.job_lists import ErrorObject as ErrorObject
+from bulkupdate.job_lists import Operation as Operation
 
 
 class JobStatus(StrEnum):
@@ -41,37 +43,132 @@ class JobStatus(StrEnum):
 
 _FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED})
 
-
-class Operation(msgspec.Struct, frozen=True, gc=False):
-    """One number's entry in a job: both its id and number when the API knows them."""
-
-    id: str | None = None
-    phone_number: str | None = None
-    errors: tuple[ErrorObject, ...] = ()
-
-    def key(self, by_id: bool) -> str | None:
-        """The value this operation answers for, as the batch named it."""
-        return self.id if by_id else self.phone_number
+Body = bytes | memoryview  # an answer's body (a large one comes as a view, see client.py)
 
 
-@dataclass(frozen=True, slots=True)
 class Job:
-    """A phone-numbers job as the API reports it."""
+    """A phone-numbers job as the API reports it.
 
-    id: str
-    type: str
-    status: JobStatus
-    etc: datetime | None
-    created_at: datetime | None
-    phone_numbers: tuple[str, ...]
-    successful: tuple[Operation, ...]
-    pending: tuple[Operation, ...]
-    failed: tuple[Operation, ...]
+    An answer is read as far as a decision needs: its id, type, status and times at
+    once; its four lists of numbers stay the answer's JSON until first asked for (see
+    ``job_lists``), then are decoded once. Most answers need none of them, and a job
+    that completed cleanly needs only the keys of its successful operations
+    (``successful_keys``). Jobs compare equal however much of them was read.
+    """
+
+    __slots__ = (
+        "_failed",
+        "_pending",
+        "_phone_numbers",
+        "_successful",
+        "created_at",
+        "etc",
+        "id",
+        "status",
+        "type",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        type: str,
+        status: JobStatus,
+        etc: datetime | None,
+        created_at: datetime | None,
+        phone_numbers: tuple[str, ...] = (),
+        successful: tuple[Operation, ...] = (),
+        pending: tuple[Operation, ...] = (),
+        failed: tuple[Operation, ...] = (),
+    ) -> None:
+        self.id = id
+        self.type = type
+        self.status = status
+        self.etc = etc
+        self.created_at = created_at
+        self._phone_numbers: tuple[str, ...] | msgspec.Raw = phone_numbers
+        self._successful: tuple[Operation, ...] | msgspec.Raw = successful
+        self._pending: tuple[Operation, ...] | msgspec.Raw = pending
+        self._failed: tuple[Operation, ...] | msgspec.Raw = failed
+
+    @classmethod
+    def _unread(cls, data: _JobObject) -> Job:
+        """The job in a decoded answer, its lists left as they came."""
+        if not data.id:
+            raise ValueError("job object without an id")
+        job = cls(
+            data.id, data.type, data.status, parse_time(data.etc), parse_time(data.created_at)
+        )
+        job._phone_numbers = data.phone_numbers
+        job._successful = data.successful_operations
+        job._pending = data.pending_operations
+        job._failed = data.failed_operations
+        return job
+
+    @property
+    def phone_numbers(self) -> tuple[str, ...]:
+        """What the job was asked to update, each number or id as it was sent."""
+        found = self._phone_numbers
+        if isinstance(found, msgspec.Raw):
+            found = self._phone_numbers = job_lists.sent_numbers(found)
+        return found
+
+    @property
+    def successful(self) -> tuple[Operation, ...]:
+        return self._operations("_successful")
+
+    @property
+    def pending(self) -> tuple[Operation, ...]:
+        return self._operations("_pending")
+
+    @property
+    def failed(self) -> tuple[Operation, ...]:
+        return self._operations("_failed")
+
+    def _operations(self, slot: str) -> tuple[Operation, ...]:
+        found: tuple[Operation, ...] | msgspec.Raw = getattr(self, slot)
+        if isinstance(found, msgspec.Raw):
+            found = job_lists.operations(found)
+            setattr(self, slot, found)  # read once
+        return found
+
+    @property
+    def pending_count(self) -> int:
+        """How many operations are pending, none of them read."""
+        return _count(self._pending)
+
+    def successful_keys(self, by_id: bool) -> set[str | None]:
+        """The key (``Operation.key``) of every successful operation: all that settling
+        a job that completed cleanly needs (see ``job_lists.keys``)."""
+        found = self._successful
+        if isinstance(found, msgspec.Raw):
+            return job_lists.keys(found, by_id=by_id)
+        return {op.key(by_id) for op in found}
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.id,
+            self.type,
+            self.status,
+            self.etc,
+            self.created_at,
+            self.phone_numbers,
+            self.successful,
+            self.pending,
+            self.failed,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Job):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def __repr__(self) -> str:
         return (
-            f"<Job {self.id} {self.type} {self.status.value} ok={len(self.successful)} "
-            f"pending={len(self.pending)} failed={len(self.failed)}>"
+            f"<Job {self.id} {self.type} {self.status.value} ok={_count(self._successful)} "
+            f"pending={_count(self._pending)} failed={_count(self._failed)}>"
         )
 
 
@@ -115,32 +212,6 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _operations(items: Any) -> tuple[Operation, ...]:
-    if not isinstance(items, list):
-        return ()
-    ops = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        errors = item.get("errors")
-        ops.append(
-            Operation(
-                id=_str_or_none(item.get("id")),
-                phone_number=_str_or_none(item.get("phone_number")),
-                errors=tuple(e for e in errors if isinstance(e, dict))
-                if isinstance(errors, list)
-                else (),
-            )
-        )
-    return tuple(ops)
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value)
-
-
 def job_from_json(data: Mapping[str, Any]) -> Job:
     """A ``Job`` from the API's job object; raises ``ValueError`` if it is not one."""
     job_id = data.get("id")
@@ -150,33 +221,23 @@ def job_from_json(data: Mapping[str, Any]) -> Job:
         status = JobStatus(data.get("status", "pending"))
     except ValueError as exc:
         raise ValueError(f"job {job_id} has an unknown status {data.get('status')!r}") from exc
-    sent = []
-    for item in data.get("phone_numbers") or ():
-        if isinstance(item, dict):
-            value = item.get("phone_number") or item.get("id")
-            if value is not None:
-                sent.append(str(value))
     return Job(
         id=job_id,
         type=str(data.get("type", "")),
         status=status,
         etc=parse_time(data.get("etc")),
         created_at=parse_time(data.get("created_at")),
-        phone_numbers=tuple(sent),
-        successful=_operations(data.get("successful_operations")),
-        pending=_operations(data.get("pending_operations")),
-        failed=_operations(data.get("failed_operations")),
+        phone_numbers=job_lists.numbers_from_json(data.get("phone_numbers")),
+        successful=job_lists.operations_from_json(data.get("successful_operations")),
+        pending=job_lists.operations_from_json(data.get("pending_operations")),
+        failed=job_lists.operations_from_json(data.get("failed_operations")),
     )
 
 
-# The fast way in: the answer decoded straight into typed values by msgspec, in C, with
-# every field a decision does not need skipped without building an object. An answer
-# that does not fit these types exactly goes the lenient way (``job_from_json``).
-
-
-class _Ref(msgspec.Struct, gc=False):
-    id: str | None = None
-    phone_number: str | None = None
+# -- the fast way in: typed values decoded by msgspec, in C ----------------------------
+# Fields no decision needs are skipped without building an object, and a job's lists are
+# kept as raw JSON until asked for (see ``Job``). An answer that does not fit these types
+# exactly goes the lenient way, as a whole (``job_from_json``) or list by list.
 
 
 class _JobObject(msgspec.Struct, gc=False):
@@ -185,10 +246,10 @@ class _JobObject(msgspec.Struct, gc=False):
     status: JobStatus = JobStatus.PENDING
     etc: str | None = None
     created_at: str | None = None
-    phone_numbers: list[_Ref] = []
-    successful_operations: list[Operation] = []
-    pending_operations: list[Operation] = []
-    failed_operations: list[Operation] = []
+    phone_numbers: msgspec.Raw = NO_LIST
+    successful_operations: msgspec.Raw = NO_LIST
+    pending_operations: msgspec.Raw = NO_LIST
+    failed_operations: msgspec.Raw = NO_LIST
 
 
 class _JobAnswer(msgspec.Struct, gc=False):
@@ -202,6 +263,11 @@ class _Meta(msgspec.Struct, gc=False):
 
 
 class _ListAnswer(msgspec.Struct, gc=False):
+    data: list[_JobObject]
+    meta: _Meta | None = None
+
+
+class _RawListAnswer(msgspec.Struct, gc=False):
     data: list[msgspec.Raw]
     meta: _Meta | None = None
 
@@ -209,30 +275,17 @@ class _ListAnswer(msgspec.Struct, gc=False):
 _JOB_ANSWER = msgspec.json.Decoder(_JobAnswer)
 _JOB_OBJECT = msgspec.json.Decoder(_JobObject)
 _LIST_ANSWER = msgspec.json.Decoder(_ListAnswer)
+_RAW_LIST_ANSWER = msgspec.json.Decoder(_RawListAnswer)
 
 
-def _job(data: _JobObject) -> Job:
-    if not data.id:
-        raise ValueError("job object without an id")
-    return Job(
-        id=data.id,
-        type=data.type,
-        status=data.status,
-        etc=parse_time(data.etc),
-        created_at=parse_time(data.created_at),
-        phone_numbers=tuple(
-            value for ref in data.phone_numbers if (value := ref.phone_number or ref.id)
-        ),
-        successful=tuple(data.successful_operations),
-        pending=tuple(data.pending_operations),
-        failed=tuple(data.failed_operations),
-    )
+def _count(found: tuple[Operation, ...] | msgspec.Raw) -> int:
+    return job_lists.count(found) if isinstance(found, msgspec.Raw) else len(found)
 
 
-def decode_job(body: bytes) -> Job:
+def decode_job(body: Body) -> Job:
     """The job in a ``{"data": Job}`` answer."""
     try:
-        return _job(_JOB_ANSWER.decode(body).data)
+        return Job._unread(_JOB_ANSWER.decode(body).data)
     except msgspec.DecodeError:
         pass  # not this exact shape: read it leniently, or say what is wrong
     document = _load_object(body)
@@ -242,25 +295,32 @@ def decode_job(body: bytes) -> Job:
     return job_from_json(data)
 
 
-def decode_jobs_page(body: bytes) -> JobsPage:
+def decode_jobs_page(body: Body) -> JobsPage:
     """A page of ``GET /phone_numbers/jobs``."""
     try:
         answer = _LIST_ANSWER.decode(body)
+        jobs = tuple(Job._unread(data) for data in answer.data)
+        meta = answer.meta or _Meta(total_results=len(answer.data))
+        return JobsPage(jobs, meta.page_number, meta.total_pages, meta.total_results)
+    except (msgspec.DecodeError, ValueError):
+        pass  # an item that is not a job of this exact shape: one by one
+    try:
+        items = _RAW_LIST_ANSWER.decode(body)
     except msgspec.DecodeError:
         page = decode_page(body)  # raises what is wrong with it
         jobs = tuple(job for item in page.items if (job := _lenient_job(item)) is not None)
         return JobsPage(jobs, page.page_number, page.total_pages, page.total_results)
-    jobs = tuple(job for raw in answer.data if (job := _job_item(raw)) is not None)
-    meta = answer.meta or _Meta(total_results=len(answer.data))
+    jobs = tuple(job for raw in items.data if (job := _job_item(raw)) is not None)
+    meta = items.meta or _Meta(total_results=len(items.data))
     return JobsPage(jobs, meta.page_number, meta.total_pages, meta.total_results)
 
 
 def _job_item(raw: msgspec.Raw) -> Job | None:
     try:
-        return _job(_JOB_OBJECT.decode(raw))
+        return Job._unread(_JOB_OBJECT.decode(raw))
     except (msgspec.DecodeError, ValueError):
         try:
-            return _lenient_job(orjson.loads(raw))
+            return _lenient_job(orjson.loads(memoryview(raw)))
         except orjson.JSONDecodeError:
             return None
 
@@ -274,7 +334,7 @@ def _lenient_job(item: object) -> Job | None:
         return None
 
 
-def decode_page(body: bytes) -> Page:
+def decode_page(body: Body) -> Page:
     """A list answer: ``{"data": [...], "meta": {...}}``; items stay as JSON objects."""
     document = _load_object(body)
     data = document.get("data")
@@ -294,7 +354,7 @@ def _int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _load_object(body: bytes) -> dict[str, Any]:
+def _load_object(body: Body) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -304,7 +364,7 @@ def _load_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def error_objects(body: bytes) -> list[ErrorObject]:
+def error_objects(body: Body) -> list[ErrorObject]:
     """The ``errors`` of an error answer; a stand-in object when the body has none."""
     try:
         document = orjson.loads(body) if body else None
@@ -315,11 +375,11 @@ def error_objects(body: bytes) -> list[ErrorObject]:
         found = [e for e in errors if isinstance(e, dict)]
         if found:
             return found
-    text = body[:200].decode("utf-8", "replace").strip() if body else ""
+    text = bytes(body[:200]).decode("utf-8", "replace").strip() if body else ""
     return [{"code": "", "title": "Error answer without error objects", "detail": text}]
 
 
-def error_for(status: int, body: bytes, rate: RateHeaders) -> ApiError:
+def error_for(status: int, body: Body, rate: RateHeaders) -> ApiError:
     """The exception for an error answer: the one place statuses map to classes."""
     errors = error_objects(body)
     if status in (401, 403):

@@ -46,3 +46,13 @@ def test_full_batches_come_out_as_they_fill() -> None:
 def test_batch_size_outside_the_api_limit_is_a_usage_error(size: int) -> None:
     with pytest.raises(UsageError, match="1 to 1000"):
         Batcher(size)
+
+
+@given(values=st.lists(st.one_of(numbers, ids, st.text(max_size=4)), max_size=50))
+def test_any_strings_are_batched_by_their_first_character(values: list[str]) -> None:
+    """Chunks of one kind are cut in slices; any mix, line breaks and all, still sorts."""
+    for batch in batched(values, 7):
+        assert {EntryKind.of(v) for v in batch.values} == {batch.kind}
+    assert sorted(v for b in batched(values, 7) for v in b.values) == sorted(values)
+    (odd,) = batched(["1\n+2"], 7)
+    assert odd.kind is EntryKind.ID

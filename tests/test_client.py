@@ -16,6 +16,7 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
+import bulkupdate.client as client_module
 from bulkupdate.backoff import BackoffPolicy
 from bulkupdate.client import GET_ATTEMPTS, ApiClient
 from bulkupdate.errors import (
@@ -33,6 +34,7 @@ from bulkupdate.limits import RateGovernor
 from bulkupdate.ratemodel import TIGHT_MARGIN
 from bulkupdate.spec import JobKind
 from bulkupdate.wire import JobStatus
+from tests.conftest import StartSandbox
 
 KEY = "KEYSECRET0123456789abcdef"
 BASE = "https://api.test/v2"
@@ -457,3 +459,21 @@ async def test_a_post_that_cannot_connect_is_known_not_to_have_been_sent() -> No
             await client.create_job(JobKind.UPDATE, BODY)
     assert raised.value.sent is False  # so no job can exist: nothing to reconcile
     assert KEY not in str(raised.value)
+
+
+async def test_a_large_answer_read_into_a_map_reads_as_any_other(
+    start_sandbox: StartSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over real loopback HTTP: a page of jobs read into a memory map of its announced
+    length decodes to the same jobs as one read whole."""
+    sandbox = await start_sandbox(op_ms=0.0, checked=False)
+    sent = [[f"+1312555{n:04d}" for n in range(start, start + 300)] for start in (0, 300)]
+    async with ApiClient(KEY, base_url=sandbox.base_url, rate=1000) as client:
+        for numbers in sent:
+            body = {"phone_numbers": numbers, "tags": ["x"]}
+            await client.create_job(JobKind.UPDATE, orjson.dumps(body))
+        whole = await client.list_jobs(JobKind.UPDATE, page_size=10)
+        monkeypatch.setattr(client_module, "LARGE_ANSWER", 1000)  # this page is 40 KB
+        mapped = await client.list_jobs(JobKind.UPDATE, page_size=10)
+    assert mapped == whole
+    assert [job.successful_keys(False) for job in mapped.jobs] == [set(sent[1]), set(sent[0])]

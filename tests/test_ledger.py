@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bulkupdate.backoff import BackoffPolicy
 from bulkupdate.batching import Batch, EntryKind, batched
-from bulkupdate.ledger import RETRY_LINGER, Ledger, Progress
+from bulkupdate.ledger import RETRY_LINGER, Ledger, NoRecorder, Progress
 from bulkupdate.outcomes import OutcomeCollector, OutcomeStatus
 from bulkupdate.scan import Duplicate, Rejection
 from bulkupdate.tracker import FILTERED_OUT, NOT_APPLIED_ERROR
@@ -220,6 +220,64 @@ def test_a_number_that_succeeds_on_retry_counts_every_attempt() -> None:
     )
     assert ledger.history == {}
     assert ledger.totals.retried == 1
+
+
+def test_a_job_of_first_attempts_without_a_sink_is_only_counted() -> None:
+    events: list[tuple[str, dict[str, object]]] = []
+    ledger = Ledger(
+        None,
+        batch_size=3,
+        max_attempts=3,
+        on_event=lambda name, **fields: events.append((name, fields)),
+    )
+    batch = send(ledger, num(0), num(1), num(2))
+    ledger.finish_job(final_job("j1", batch, ok=[num(2), num(1), num(0)]), batch)
+    assert ledger.totals.as_dict() == {
+        "entries": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "rejected": 0,
+        "duplicates": 0,
+        "skipped": 0,
+        "retried": 0,
+    }
+    assert (ledger.in_flight, ledger.active_jobs, ledger.history) == (0, 0, {})
+    assert events[0] == ("batch_submitted", {"job_id": "job", "size": 3, "attempt": 1})
+
+
+def test_a_job_with_failures_keeps_a_row_for_each_number_without_a_sink() -> None:
+    told: list[tuple[list[str], list[str], list[str]]] = []
+    recorder = NoRecorder()
+    # What the journal is told: succeeded, failed and retried numbers, each by name.
+    recorder.settled = lambda job_id, status, succeeded, failed, retry, skipped: told.append(  # type: ignore[method-assign]
+        (list(succeeded), [value for value, _ in failed], [value for value, _ in retry])
+    )
+    ledger = Ledger(None, batch_size=3, max_attempts=3, recorder=recorder, clock=Clock())
+    batch = send(ledger, num(0), num(1), num(2))
+    job = final_job("j1", batch, ok=[num(0)], failed=[(num(1), INVALID_FIELD), (num(2), TIMEOUT)])
+    ledger.finish_job(job, batch)
+    assert told == [([num(0)], [num(1)], [num(2)])]
+    assert (ledger.totals.succeeded, ledger.totals.failed) == (1, 1)
+    assert list(ledger.history) == [num(2)]
+    assert ledger.history[num(2)].job_ids == ["j1"]
+
+
+def test_a_clean_job_mixing_first_and_later_attempts_counts_each_number_its_own() -> None:
+    ledger, sink, clock = make(batch_size=2)
+    ledger.input_done = True
+    first = send(ledger, num(0))
+    ledger.finish_job(final_job("j1", first, pending=[num(0)]), first)
+    clock.now += 10
+    assert ledger.take_retry_batch() == first
+    both = Batch(EntryKind.NUMBER, (num(0), num(1)))
+    ledger.dispatched(Batch(EntryKind.NUMBER, (num(1),)))
+    ledger.submitted("j2", both.values)
+    ledger.finish_job(final_job("j2", both, ok=[num(0), num(1)]), both)
+    assert [(o.value, o.attempts, o.job_ids) for o in sink.outcomes] == [
+        (num(0), 2, ("j1", "j2")),
+        (num(1), 1, ("j2",)),
+    ]
+    assert (ledger.totals.succeeded, ledger.totals.retried, ledger.in_flight) == (2, 1, 0)
 
 
 def test_max_attempts_of_one_means_no_retry() -> None:

@@ -211,7 +211,9 @@ def test_status_dict_is_the_same_facts_as_plain_data(tmp_path: Path, clock: Fake
         "errors",
         "throughput",
         "totals",
+        "selection",
     }
+    assert facts["selection"] is None  # a run of input files reads no listing
     assert facts["journal"] == str(tmp_path / "run.journal")
     assert (facts["status"], facts["started_at"], facts["updated_at"]) == ("running", T0, T0 + 40)
     assert (facts["finished_at"], facts["elapsed_s"], facts["totals"]) == (None, 40.0, None)
@@ -337,6 +339,9 @@ class StreamingJournal:
             assert self.out.getvalue().count("\n") == n + 1  # the header, then n rows
             yield {"phone_number": f"+1312555{n:04d}", "status": "succeeded", "errors": []}
 
+    def report_runs(self) -> Iterator[dict[str, Any]]:
+        return self.report_rows()  # what the JSON Lines writer reads: rows, and runs of them
+
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_reports_stream_row_by_row(fmt: str) -> None:
@@ -446,3 +451,31 @@ def _strings(value: Any) -> Iterator[Any]:
             yield from _strings(item)
     elif isinstance(value, str):
         yield value
+
+
+@pytest.mark.parametrize("job_id", ["job-1", "-job\x9b1", 'a"b\\c', "é\u202e", "\x1b[2J"])
+def test_runs_of_rows_are_written_as_each_row_would_be(
+    tmp_path: Path, clock: FakeTime, job_id: str
+) -> None:
+    """Numbers whose story is their job's are written a run at a time: the same bytes."""
+    from bulkupdate.escaping import printable_json
+
+    journal = Journal.create(tmp_path / "run.journal", settings={})
+    mixed = [N[0], ID, "1583466971586889005", N[1], N[2], N[3], *LATE]
+    journal.read(mixed, [], [])
+    journal.read(["+13125550106", "+13125550107"], [], [])
+    first = mixed[:6]
+    journal.posted(
+        journal.posting("update", first, "2023-11-14T22:13:30Z"), job_id, "update", first
+    )
+    journal.settled(job_id, "completed", [*first[:2], *first[3:]], [], [(first[2], [TIMEOUT])], [])
+    journal.posted(None, "job\n2", "update", ["+13125550106"])  # still running
+    out = io.BytesIO()
+    assert write_report(journal, out, "jsonl") == 10
+    expected = b"".join(
+        printable_json(row, orjson.OPT_APPEND_NEWLINE) for row in journal.report_rows()
+    )
+    assert out.getvalue() == expected
+    statuses = [orjson.loads(line)["status"] for line in expected.splitlines()]
+    ok, retrying, queued, submitted = "succeeded", "retrying", "queued", "submitted"
+    assert statuses == [ok, ok, retrying, ok, ok, ok, queued, queued, submitted, queued]

@@ -357,3 +357,22 @@ def test_every_delay_is_within_the_poll_bounds(
         first_poll_delay(running, pending, pace),
     ):
         assert MIN_POLL_SECONDS <= delay <= MAX_POLL_SECONDS
+
+
+def test_a_job_that_completed_cleanly_is_settled_whole_in_the_order_sent() -> None:
+    sent = tuple(num(n) for n in range(5))
+    final = job(sent=sent, ok=tuple(op(n) for n in reversed(range(5))))
+    result = settle(final, sent, by_id=False)
+    assert result.succeeded == list(sent)
+    assert (result.retry, result.failed, result.skipped) == ([], [], [])
+    assert settle(final, [ident(n) for n in range(5)], by_id=True).succeeded == [
+        ident(n) for n in range(5)
+    ]
+
+
+def test_a_completed_job_with_a_stranger_in_place_of_a_number_sent_is_read_one_by_one() -> None:
+    sent = (num(0), num(1))
+    final = job(sent=sent, ok=(op(0), op(7)))
+    result = settle(final, sent, by_id=False)
+    assert result.succeeded == [num(0)]
+    assert result.retry == [(num(1), (NOT_APPLIED_ERROR,))]

@@ -17,7 +17,9 @@ Module map — a pure core without I/O, wrapped by a thin HTTP layer:
 - ``refusals``: Telnyx's error bodies, with the spec's wording
 - ``jobs``: the job state machine, a pure function of time
 - ``outcomes``: whether one number's update succeeds (faults included)
-- ``inventory``, ``phone``: the account's numbers, ownership, stable ids, number JSON
+- ``inventory``, ``phone``, ``presets``: the account's numbers, ownership, stable ids, number
+  JSON, and the settings a number may start with
+- ``listing``: the ordered selections ``GET /phone_numbers`` pages through, kept up to date
 - ``engine``: the account as a whole, advanced lazily from the clock; stats in ``stats``
 - ``ratelimit``: the request limiters (fixed windows, sliding log, token bucket); ``dice``:
   seeded fault decisions

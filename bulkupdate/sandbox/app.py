@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bulkupdate.sandbox import refusals
 from bulkupdate.sandbox.bodies import parse_delete, parse_emergency, parse_update
-from bulkupdate.sandbox.clock import Clock
+from bulkupdate.sandbox.clock import Clock, SystemClock
 from bulkupdate.sandbox.config import SandboxConfig, SandboxExchange
 from bulkupdate.sandbox.engine import Engine, Job
 from bulkupdate.sandbox.filters import NumberFilter
@@ -59,6 +59,9 @@ def _data(payload: bytes, status: int = 200) -> web.Response:
     return _json(b'{"data":' + payload + b"}", status)
 
 
+TICK = 0.02  # seconds between two steps of the jobs' progress on the real clock
+
+
 def _refusal(refusal: ApiRefusal) -> web.Response:
     return _json(orjson.dumps(refusal.body()), refusal.status)
 
@@ -86,14 +89,34 @@ class HttpFront:
         # rate limit then, as a real API's edge does, however long a 1000-number job or a
         # page of them takes to set up.
         self._worker: ThreadPoolExecutor | None = None  # while serving
+        self._ticker: asyncio.Task[None] | None = None
 
     def open(self) -> None:
+        """Start serving: the worker, and (on the real clock) the jobs' progress."""
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-account")
+        if isinstance(self.clock, SystemClock):
+            self._ticker = asyncio.get_running_loop().create_task(self._keep_up())
 
     def close(self) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.shutdown(wait=True)
+
+    async def _keep_up(self) -> None:
+        """Apply the running jobs' operations as time passes, a little at a time.
+
+        A real API works on its jobs whether or not anyone asks; left to the next request,
+        twenty 1000-number jobs ending together would be worked out in one go, and every
+        request arriving meanwhile would wait for it. (A fake clock moves only when a test
+        says so: there, the next request works out what is due.)
+        """
+        while True:
+            await self.clock.sleep(TICK)
+            if self.engine.active_jobs:
+                await self._work(self.engine.advance, self.clock.now())
 
     async def _work(self, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` on the account's worker."""

@@ -12,10 +12,15 @@ import contextlib
 import gc
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bulkupdate.sandbox.config import LISTING_STATUSES, RATE_MODELS, SandboxConfig
-from bulkupdate.sandbox.numberfile import provision_numbers, read_numbers, write_numbers
+from bulkupdate.sandbox.numberfile import (
+    provision_numbers,
+    read_inventory,
+    read_numbers,
+    write_numbers,
+)
 
 if TYPE_CHECKING:
     from bulkupdate.sandbox.server import Sandbox
@@ -135,7 +140,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     owner.add_argument(
         "--own-all", action="store_true", help="every valid +E.164 number (the default)"
     )
-    owner.add_argument("--inventory", metavar="FILE", help="the numbers in FILE, one per line")
+    owner.add_argument(
+        "--inventory",
+        metavar="FILE",
+        help="the numbers in FILE, one per line; a line may be a JSON object giving the "
+        'settings a number starts with: {"phone_number": "+13125550100", "connection_id": "7"}',
+    )
     owner.add_argument(
         "--provision", type=_count_type, metavar="N", help="N generated numbers, written to a file"
     )
@@ -174,9 +184,12 @@ def _settings(args: argparse.Namespace) -> tuple[SandboxConfig, list[str]]:
     if args.provision_out is not None and args.provision is None:
         raise ValueError("--provision-out needs --provision N")
     inventory: list[str] = []
+    settings: dict[str, dict[str, Any]] = {}
     if args.inventory is not None:
-        inventory = read_numbers(args.inventory)
+        inventory, settings = read_inventory(args.inventory)
         owned = f"{len(inventory)} numbers from {args.inventory}"
+        if settings:
+            owned += f" ({len(settings)} with settings of their own)"
     elif args.provision is not None:
         inventory = provision_numbers(args.provision, seed=args.seed)
         path = write_numbers(inventory, args.provision_out)
@@ -213,6 +226,7 @@ def _settings(args: argparse.Namespace) -> tuple[SandboxConfig, list[str]]:
         seed=args.seed,
         own_all=args.inventory is None and args.provision is None,
         inventory=tuple(inventory),
+        number_settings=settings,
         unowned_numbers=numbers(args.unowned_numbers),
         invalid_numbers=numbers(args.invalid_numbers),
         flaky_numbers=numbers(args.flaky_numbers),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
 
+from bulkupdate.sandbox import presets
 from bulkupdate.sandbox.clock import Clock
 from bulkupdate.sandbox.phone import is_e164_syntax
 from bulkupdate.sandbox.ratelimit import RateModel
@@ -94,6 +97,11 @@ class SandboxConfig:
     unowned_numbers: frozenset[str] = field(default_factory=frozenset)
     invalid_numbers: frozenset[str] = field(default_factory=frozenset)
     flaky_numbers: frozenset[str] = field(default_factory=frozenset)
+    # Settings some numbers start with, by number: {"+13125550100": {"connection_id": "7"}}
+    # (see presets.py for the names); every other setting starts as a fresh number's.
+    number_settings: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
     # Called with every /v2 request and its answer, before the answer is sent; it should
     # record and return (an exception there turns the answer into a 500).
     exchange_hook: Callable[[SandboxExchange], None] | None = None
@@ -104,9 +112,26 @@ class SandboxConfig:
         object.__setattr__(self, "inventory", tuple(self.inventory))
         for name in _NUMBER_SETS:
             object.__setattr__(self, name, frozenset(getattr(self, name)))
-        problems = list(self._problems())
+        problems = list(self._preset_problems())
+        if not problems:
+            settings = {n: presets.frozen(s) for n, s in self.number_settings.items()}
+            object.__setattr__(self, "number_settings", MappingProxyType(settings))
+        problems += self._problems()
         if problems:
             raise ValueError("invalid sandbox settings: " + "; ".join(problems))
+
+    def _preset_problems(self) -> Iterable[str]:
+        if not isinstance(self.number_settings, Mapping):
+            yield "number_settings must be a table of numbers to their settings"
+            return
+        for number, settings in self.number_settings.items():
+            if not is_e164_syntax(number):
+                yield f"number_settings must be keyed by +E.164 numbers, not {number!r}"
+                return
+            found = list(presets.problems(number, settings))
+            if found:
+                yield f"number_settings: {found[0]}"
+                return
 
     def _problems(self) -> Iterable[str]:
         for name, most in _LARGEST.items():
@@ -160,13 +185,14 @@ class SandboxConfig:
 
     def describe(self) -> dict[str, object]:
         """The settings as plain values, for the command's summary and for stats."""
-        hidden = {"exchange_hook", "clock", "inventory", *_NUMBER_SETS}
+        hidden = {"exchange_hook", "clock", "inventory", "number_settings", *_NUMBER_SETS}
         shown: dict[str, object] = {
             f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden
         }
         if self.api_key is not None:
             shown["api_key"] = "(set)"
         shown["inventory"] = len(self.inventory)
+        shown["number_settings"] = len(self.number_settings)
         for name in _NUMBER_SETS:
             shown[name] = len(getattr(self, name))
         return shown

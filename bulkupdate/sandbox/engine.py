@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,10 @@ from bulkupdate.sandbox.dice import Dice
 from bulkupdate.sandbox.filters import NumberFilter
 from bulkupdate.sandbox.inventory import Inventory, NumberRecord
 from bulkupdate.sandbox.jobs import JobStatus, JobType, Schedule, to_us
+from bulkupdate.sandbox.listing import Listings
 from bulkupdate.sandbox.outcomes import decide
 from bulkupdate.sandbox.phone import EntryKind, classify
-from bulkupdate.sandbox.queries import JobsQuery, NumberSort, NumbersQuery
+from bulkupdate.sandbox.queries import JobsQuery, NumbersQuery
 from bulkupdate.sandbox.stats import Stats
 from bulkupdate.sandbox.timefmt import iso8601_us
 
@@ -69,13 +69,14 @@ class Engine:
             own_all=config.own_all,
             unowned=config.unowned_numbers,
             created_at=started_at,
+            presets=config.number_settings,
         )
         self.reset()
 
     def reset(self) -> None:
         """Forget jobs and counters; numbers back to their initial settings."""
         self.inventory.reset()
-        self._numbers_cache: tuple[tuple[NumberSort, int], list[NumberRecord]] | None = None
+        self.listings = Listings(self.inventory)
         self.stats = Stats()
         self._jobs: dict[str, Job] = {}
         self._active: list[Job] = []
@@ -103,7 +104,8 @@ class Engine:
             if number_filter is not None:
                 targets = [record for record in targets if number_filter.matches(record)]
         else:
-            targets = self.inventory.select(number_filter, include_deleted=False)[:MAX_NUMBERS]
+            targets = self.inventory.select(number_filter.matches, include_deleted=False)
+            targets = targets[:MAX_NUMBERS]
             sent = [record.reference() for record in targets]
         return self._create(JobType.UPDATE_PHONE_NUMBERS, body, body.pointer, sent, targets, now)
 
@@ -244,6 +246,7 @@ class Engine:
         else:
             record.apply_delete(at)
             self.inventory.left()
+        self.inventory.changed(record)
         job.successful.append(job.refs[index])
         self.stats.applied += 1
         key = (record.phone_number, job.type)
@@ -315,30 +318,17 @@ class Engine:
         return b'{"data":[' + data + b'],"meta":' + meta + b"}"
 
     def numbers_page(self, query: NumbersQuery, now: float) -> bytes:
-        """``GET /phone_numbers``: deleted numbers only when ``filter[status]=deleted``."""
+        """``GET /phone_numbers``: deleted numbers only when ``filter[status]=deleted``.
+
+        The page is cut from the numbers that match as they are now, after every operation
+        due by ``now`` (``listing.py`` keeps the selection between pages).
+        """
         self.advance(now)
-        chosen = self._numbers_in_order(query)
+        chosen = self.listings.ordered(query.filter, query.sort)
         page = chosen[query.page.slice()]
         return orjson.dumps(
             {"data": [record.detailed() for record in page], "meta": query.page.meta(len(chosen))}
         )
-
-    def _numbers_in_order(self, query: NumbersQuery) -> list[NumberRecord]:
-        """The numbers a list query pages through, in its order.
-
-        Without filters the list depends only on which numbers the account holds, so it
-        is kept until one joins or leaves: a client reading an inventory of 200,000
-        numbers page by page would otherwise have every page filter and sort them all.
-        """
-        unfiltered = query.filter == NumberFilter()
-        key = (query.sort, self.inventory.membership)
-        if unfiltered and self._numbers_cache is not None and self._numbers_cache[0] == key:
-            return self._numbers_cache[1]
-        deleted = query.filter.status == "deleted"
-        chosen = _sort(self.inventory.select(query.filter, include_deleted=deleted), query.sort)
-        if unfiltered:
-            self._numbers_cache = (key, chosen)
-        return chosen
 
     def number(self, number_id: str, now: float) -> NumberRecord:
         """A number by id (``GET /phone_numbers/{id}``); deleted ones show status deleted."""
@@ -362,15 +352,3 @@ class Engine:
 
 def _is_emergency(job_type: JobType) -> bool:
     return job_type is JobType.UPDATE_EMERGENCY_SETTINGS
-
-
-def _sort(records: Sequence[NumberRecord], sort: NumberSort) -> list[NumberRecord]:
-    if sort is NumberSort.CREATED_AT:  # the default: newest first
-        return sorted(records, key=lambda r: (-r.created_at, r.seq))
-    if sort is NumberSort.PURCHASED_AT:
-        return sorted(records, key=lambda r: (r.created_at, r.seq))
-    if sort is NumberSort.PHONE_NUMBER:
-        return sorted(records, key=lambda r: r.phone_number)
-    if sort is NumberSort.CONNECTION_NAME:
-        return sorted(records, key=lambda r: (r.connection_name is None, r.connection_name or ""))
-    return sorted(records, key=lambda r: (r.voice["usage_payment_method"], r.seq))

@@ -3,32 +3,19 @@
 Both ``POST .../update_phone_numbers`` and ``GET /phone_numbers`` take deepObject filters,
 with different sets of names. A name outside the endpoint's set, a value outside an enum, a
 ``filter[phone_number]`` with fewer than three digits or a connection-name pattern under three
-characters is refused with 422 and ``source.parameter`` naming it.
+characters is refused with 422 and ``source.parameter`` naming it. A filter is matched against
+a number's current settings: a number a job has moved off a connection leaves its listing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bulkupdate.sandbox.inventory import PAYMENT_METHODS, STATUSES, NumberRecord
 from bulkupdate.sandbox.refusals import invalid_parameter
 
-if TYPE_CHECKING:
-    from bulkupdate.sandbox.inventory import NumberRecord
-
-STATUSES = (
-    "purchase-pending",
-    "purchase-failed",
-    "port-pending",
-    "active",
-    "deleted",
-    "port-failed",
-    "emergency-only",
-    "ported-out",
-    "port-out-pending",
-)
-PAYMENT_METHODS = ("pay-per-minute", "channel")
 NUMBER_TYPES = ("local", "national", "toll_free", "mobile", "shared_cost")
 NAME_OPS = ("eq", "contains", "starts_with", "ends_with")
 
@@ -67,7 +54,7 @@ class NumberFilter:
     countries: frozenset[str] | None = None
     number_type: str | None = None
     source: str | None = None
-    without_tags: bool | None = None
+    without_tags: bool | None = None  # True: only numbers without tags
 
     def matches(self, record: NumberRecord) -> bool:
         if self.phone_impossible or self.has_bundle is True or self.source == "ported":
@@ -84,7 +71,7 @@ class NumberFilter:
             self.customer_reference is None or record.customer_reference == self.customer_reference,
             self.countries is None or record.country_iso_alpha2 in self.countries,
             self.number_type is None or record.phone_number_type == self.number_type,
-            self.without_tags is None or (not record.tags) == self.without_tags,
+            self.without_tags is None or not record.tags,
         )
         return all(checks) and all(
             _name_matches(op, value, record.connection_name) for op, value in self.connection_name
@@ -169,7 +156,10 @@ def _scalar_filter(name: str, value: str, parameter: str) -> dict[str, Any]:
     if name == "has_bundle":
         return {"has_bundle": _enum(value, ("true", "false"), parameter) == "true"}
     if name == "without_tags":
-        return {"without_tags": _enum(value, ("true", "false"), parameter) == "true"}
+        # The spec: "When set to 'true', filters for phone numbers that do not have any
+        # tags applied. All other values are ignored."
+        wanted = _enum(value, ("true", "false"), parameter) == "true"
+        return {"without_tags": True if wanted else None}
     if name == "source":
         return {"source": _enum(value, ("ported", "purchased"), parameter)}
     return {name: value}

@@ -3,20 +3,35 @@
 Ownership has three sources: an inventory given up front, or "own all" (any valid +E.164
 number the sandbox sees becomes the account's, with a stable id), minus ``unowned_numbers``,
 which are never owned. Deleted numbers keep their record (status ``deleted``) but are no longer
-owned, so a later request naming them is refused.
+owned, so a later request naming them is refused. A number may start with preset settings
+(``presets.py``). While someone watches (the listings, ``listing.py``), every change a job
+makes to a number is logged, so a listing can follow the changes instead of starting over.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bulkupdate.sandbox.bodies import NumberList
-from bulkupdate.sandbox.filters import NumberFilter
 from bulkupdate.sandbox.phone import EntryKind, number_country, number_type, stable_id
 from bulkupdate.sandbox.timefmt import iso8601
+
+# The values a number's settings take, as the spec's enums list them.
+STATUSES = (
+    "purchase-pending",
+    "purchase-failed",
+    "port-pending",
+    "active",
+    "deleted",
+    "port-failed",
+    "emergency-only",
+    "ported-out",
+    "port-out-pending",
+)
+PAYMENT_METHODS = ("pay-per-minute", "channel")
 
 
 def default_voice() -> dict[str, Any]:
@@ -103,6 +118,18 @@ class NumberRecord:
     def connection_name(self) -> str | None:
         # The sandbox has no connection objects; a connection's name is derived from its id.
         return None if self.connection_id is None else f"connection-{self.connection_id}"
+
+    def preset(self, settings: Mapping[str, Any]) -> None:
+        """Start with ``settings`` (checked by ``presets.problems``) instead of the defaults."""
+        for name, value in settings.items():
+            if name == "tags":
+                self.tags = list(value)
+            elif name == "usage_payment_method":
+                self.voice["usage_payment_method"] = value
+            elif name == "emergency_address_id":
+                self.apply_emergency(True, value, self.updated_at)
+            else:
+                setattr(self, name, value)
 
     def apply_update(self, fields: Mapping[str, Any], voice: Mapping[str, Any], at: float) -> None:
         for key, value in fields.items():
@@ -193,10 +220,12 @@ class Inventory:
         own_all: bool,
         unowned: frozenset[str],
         created_at: float,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._own_all = own_all
         self._unowned = unowned
         self._created_at = created_at
+        self._presets = presets or {}
         # Countries and types are worked out once: reset() rebuilds the records from this.
         # (The type too: a listing of the whole account shows every number's, and working
         # it out then would make the sandbox, not the API's limits, what a client waits for.)
@@ -213,6 +242,9 @@ class Inventory:
     def reset(self) -> None:
         """Back to the initial numbers with their initial settings."""
         self.membership = 0  # bumped whenever a number joins or leaves the account
+        self.watched = False  # whether changes are logged (someone follows them)
+        self.log_start = 0  # the position of changes[0] in the whole log
+        self.changes: list[NumberRecord] = []  # numbers a job changed, oldest first
         self._by_number: dict[str, NumberRecord] = {}
         self._by_id: dict[str, NumberRecord] = {}
         for number, country in self._initial.items():
@@ -243,13 +275,33 @@ class Inventory:
         """A number stopped being the account's (a delete job removed it)."""
         self.membership += 1
 
+    def changed(self, record: NumberRecord) -> None:
+        """A job changed ``record``'s settings: log it, if anyone follows the changes."""
+        if self.watched:
+            self.changes.append(record)
+
+    @property
+    def log_end(self) -> int:
+        """The position in the whole log just after the last change logged."""
+        return self.log_start + len(self.changes)
+
+    def changes_since(self, position: int) -> list[NumberRecord]:
+        return self.changes[position - self.log_start :]
+
+    def forget_changes_before(self, position: int) -> None:
+        """Every follower has seen the changes before ``position``."""
+        del self.changes[: position - self.log_start]
+        self.log_start = position
+
     def owned(self) -> Iterator[NumberRecord]:
         return (record for record in self._by_number.values() if record.owned)
 
-    def select(self, number_filter: NumberFilter, *, include_deleted: bool) -> list[NumberRecord]:
-        """Numbers that match, in the order the account got them."""
+    def select(
+        self, matches: Callable[[NumberRecord], bool], *, include_deleted: bool
+    ) -> list[NumberRecord]:
+        """Numbers that ``matches``, in the order the account got them."""
         pool = self._by_number.values() if include_deleted else self.owned()
-        return [record for record in pool if number_filter.matches(record)]
+        return [record for record in pool if matches(record)]
 
     def _adopt(self, number: str, now: float) -> NumberRecord | None:
         if not self._own_all or number in self._unowned:
@@ -266,6 +318,9 @@ class Inventory:
             updated_at=now,
             country_iso_alpha2=country,
         )
+        preset = self._presets.get(number)
+        if preset:
+            record.preset(preset)
         self._by_number[number] = record
         self._by_id[record.id] = record
         self.membership += 1
