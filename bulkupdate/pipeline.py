@@ -212,7 +212,9 @@ async def run_engine(
     finally:
         # Ended early (cancelled, failed): its jobs still running keep their slots until
         # they are due to end, so the runs sharing the slots stay within the account's cap.
-        slots.leave((job.due, job.lent) for job in watcher.jobs.values())
+        # So do the jobs POSTs cancelled on their way may have made.
+        running = [(job.due, job.lent) for job in watcher.jobs.values()]
+        slots.leave([*running, *((end, False) for end in submitter.cut_short)])
 
     governor = client.governor
     return EngineStats(

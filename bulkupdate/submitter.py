@@ -35,6 +35,7 @@ RECONCILE_PAGES = 40  # 2000 jobs back: more is a server in trouble, not a lost 
 RECONCILE_PAUSE = 2.0  # seconds before looking again after a timeout
 UNREACHABLE_ATTEMPTS = 6  # POSTs that could not connect before the run gives up
 RESEND_BACKOFF = BackoffPolicy(base=0.5, cap=30.0)
+UNKNOWN_JOB_LENGTH = 60.0  # seconds a job is taken to run before any estimate is seen
 CLOCK_SKEW = timedelta(minutes=2)  # how far the server's clock may be from ours
 
 
@@ -67,6 +68,9 @@ class Submitter:
         self.known_jobs: set[str] = set()
         self.reconciled = 0
         self.cap_refusals = 0
+        # When the jobs of POSTs cancelled on their way would end, had the server made
+        # them: their slots stay held until then (``RunSlots.leave``).
+        self.cut_short: list[float] = []
 
     def __repr__(self) -> str:
         return f"<Submitter {self.request.kind.value} jobs={len(self.known_jobs)} {self.slots!r}>"
@@ -282,6 +286,12 @@ class Submitter:
                 posted_at = self._clock()
                 try:
                     job = await self.client.create_job(self.request.kind, body, self._params)
+                except anyio.get_cancelled_exc_class():
+                    # The run was cancelled with this POST on its way: the server may have
+                    # made the job, which holds one of the account's slots until it ends.
+                    self.cut_short.append(self._clock() + self._job_length(len(values)))
+                    holding = False  # held on for that job, not released
+                    raise
                 except RequestRefused as exc:
                     self._forget(post)
                     if classify_refusal(exc) is not Refusal.JOB_CAP:
@@ -320,6 +330,11 @@ class Submitter:
         finally:
             if holding and not handed_over:
                 self.slots.release()
+
+    def _job_length(self, size: int) -> float:
+        """About how long a job of ``size`` numbers runs, from the estimates seen so far."""
+        per_number = self.watcher.seconds_per_number
+        return UNKNOWN_JOB_LENGTH if per_number is None else per_number * size
 
     def _adopt(self, job: Job, values: Sequence[str], post: int | None) -> None:
         """A job exists for ``values`` (its slot already held): record, book and watch it."""
