@@ -23,7 +23,7 @@ wall.
 
 Every selected number must be moved once and no other touched (``not_moved``,
 ``moved_beyond`` and ``reapplied`` are 0). The backward sweep that keeps the selection
-exact reads about 8% more pages than P (see sweep.py); measured on 2 shared cores:
+exact reads about 8% more pages than P (see input/listing_sweep.py); measured on 2 shared cores:
 efficiency 0.70 (36.4 s against 25.4 s; 553 requests against the bound's 499: 434 pages,
 109 jobs, the rest polls).
 """

@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bulkupdate.batching import Batcher
-from bulkupdate.normalise import Normaliser
-from bulkupdate.scan import Scanner
-from bulkupdate.spec import load_update_spec
+from bulkupdate.input.batching import Batcher
+from bulkupdate.input.normalise import Normaliser
+from bulkupdate.input.scan import Scanner
+from bulkupdate.request.spec import load_update_spec
 
 
 def write_numbers(path: Path, lines: int, *, messy: bool, seed: int = 1) -> None:

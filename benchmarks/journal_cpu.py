@@ -34,12 +34,12 @@ from benchmarks.sandbox_process import SandboxProcess
 
 async def one_run(base_url: str, path: str, journal_path: str | None) -> int:
     """The engine over the numbers in ``path``, journaled to ``journal_path`` if given."""
-    from bulkupdate.client import ApiClient
-    from bulkupdate.inputs import NumberFiles, open_input
-    from bulkupdate.journal import Journal
-    from bulkupdate.pipeline import run_engine
+    from bulkupdate.api.client import ApiClient
+    from bulkupdate.engine.pipeline import run_engine
+    from bulkupdate.input.number_streams import NumberFiles, open_input
+    from bulkupdate.request.spec import load_update_spec
+    from bulkupdate.runs.journal import Journal
     from bulkupdate.settings import EngineSettings
-    from bulkupdate.spec import load_update_spec
 
     journal = Journal.create(journal_path, {"benchmark": True}) if journal_path else None
     spec = load_update_spec(sets=["tags=benchmark"])

@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from bulkupdate.wire import (
+from bulkupdate.api.wire import (
     JobStatus,
     Operation,
     decode_job,

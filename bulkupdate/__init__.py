@@ -3,7 +3,7 @@
 >>> from bulkupdate import AccountNumbers, BulkUpdater, NumberFiles, UpdateSpec  # doctest: +SKIP
 
 See ``BulkUpdater`` for a runnable example. Names are imported on first use, so that
-``bulkupdate.scan`` or a dry run does not pay for the HTTP stack (about 20 MB).
+``bulkupdate.input.scan`` or a dry run does not pay for the HTTP stack (about 20 MB).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from bulkupdate.version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from bulkupdate.engine.ledger import Progress
+    from bulkupdate.engine.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
     from bulkupdate.errors import (
         ApiError,
         AuthError,
@@ -27,12 +29,9 @@ if TYPE_CHECKING:
         TransportError,
         UsageError,
     )
-    from bulkupdate.inputs import NumberFiles
-    from bulkupdate.ledger import Progress
-    from bulkupdate.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
-    from bulkupdate.selection import AccountNumbers
-    from bulkupdate.settings import OwnershipMode
-    from bulkupdate.spec import (
+    from bulkupdate.input.number_streams import NumberFiles
+    from bulkupdate.request.selection import AccountNumbers
+    from bulkupdate.request.spec import (
         DeleteRequest,
         EmergencySettingsRequest,
         JobKind,
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
         UpdateSpec,
         load_update_spec,
     )
+    from bulkupdate.settings import OwnershipMode
     from bulkupdate.updater import BulkUpdater, UpdateResult
 
 _HOMES = {
@@ -56,12 +56,12 @@ _HOMES = {
         "TransportError",
         "UsageError",
     ),
-    "bulkupdate.inputs": ("NumberFiles",),
-    "bulkupdate.ledger": ("Progress",),
-    "bulkupdate.outcomes": ("Outcome", "OutcomeSink", "OutcomeStatus", "Totals"),
-    "bulkupdate.selection": ("AccountNumbers",),
+    "bulkupdate.input.number_streams": ("NumberFiles",),
+    "bulkupdate.engine.ledger": ("Progress",),
+    "bulkupdate.engine.outcomes": ("Outcome", "OutcomeSink", "OutcomeStatus", "Totals"),
+    "bulkupdate.request.selection": ("AccountNumbers",),
     "bulkupdate.settings": ("OwnershipMode",),
-    "bulkupdate.spec": (
+    "bulkupdate.request.spec": (
         "DeleteRequest",
         "EmergencySettingsRequest",
         "JobKind",

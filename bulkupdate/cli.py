@@ -25,9 +25,11 @@ from bulkupdate.errors import (
     UsageError,
 )
 from bulkupdate.escaping import printable_lines
-from bulkupdate.inputs import NumberFiles
+from bulkupdate.input.number_streams import NumberFiles
+from bulkupdate.input.sources import InputFormat
 from bulkupdate.last_resort import quiet_closed_stdout, report_bug
-from bulkupdate.runs import (
+from bulkupdate.request.spec import load_account_update, load_update_spec
+from bulkupdate.runs.start_or_resume import (
     EXIT_AUTH,
     EXIT_IN_USE,
     EXIT_INTERNAL,
@@ -39,8 +41,6 @@ from bulkupdate.runs import (
     RunOptions,
 )
 from bulkupdate.settings import EngineSettings, OwnershipMode
-from bulkupdate.sources import InputFormat
-from bulkupdate.spec import load_account_update, load_update_spec
 from bulkupdate.version import __version__
 
 
@@ -318,7 +318,7 @@ def _run(args: argparse.Namespace) -> int:
         budget=args.budget,
     )
     options.inputs.check()
-    from bulkupdate.runner import run_main
+    from bulkupdate.runs.run_command import run_main
 
     return run_main(options)
 
@@ -343,8 +343,8 @@ def _no_reading_flags(args: argparse.Namespace) -> None:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from bulkupdate.runner import run_main
-    from bulkupdate.runs import Durable, open_locked, pick_up
+    from bulkupdate.runs.run_command import run_main
+    from bulkupdate.runs.start_or_resume import Durable, open_locked, pick_up
 
     journal, lock = open_locked(args.journal)
     try:
@@ -369,8 +369,8 @@ def _resume(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import orjson
 
-    from bulkupdate.journal import Journal
-    from bulkupdate.review import status_dict, status_lines
+    from bulkupdate.runs.journal import Journal
+    from bulkupdate.runs.status_and_report import status_dict, status_lines
 
     journal = Journal.open(args.journal)
     try:
@@ -385,9 +385,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from bulkupdate.journal import Journal
-    from bulkupdate.output_paths import check_report_path
-    from bulkupdate.review import write_report
+    from bulkupdate.runs.journal import Journal
+    from bulkupdate.runs.output_paths import check_report_path
+    from bulkupdate.runs.status_and_report import write_report
 
     journal = Journal.open(args.journal)
     try:

@@ -31,7 +31,7 @@ def report_bug(
     leaf = first_leaf(exc)
     message = without_key(str(leaf), key)
     if log_format == "json":
-        from bulkupdate.events import EventLog
+        from bulkupdate.runs.events import EventLog
 
         detail = "".join(traceback.format_exception(exc))
         EventLog(stream, fmt="json").emit(

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bulkupdate.batching import MAX_BATCH_SIZE, check_batch_size
 from bulkupdate.errors import UsageError
+from bulkupdate.input.batching import MAX_BATCH_SIZE, check_batch_size
 
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 

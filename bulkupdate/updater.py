@@ -32,19 +32,19 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bulkupdate.account_source import AccountSource
+from bulkupdate.api.client import ApiClient
 from bulkupdate.budget import Budget, check_budget_url, open_budget
-from bulkupdate.client import ApiClient
 from bulkupdate.credentials import check_api_key, check_base_url
+from bulkupdate.engine.ledger import Progress
+from bulkupdate.engine.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
+from bulkupdate.engine.pipeline import EngineStats, run_engine
 from bulkupdate.errors import UsageError
-from bulkupdate.inputs import NumberFiles, open_input
-from bulkupdate.ledger import Progress
-from bulkupdate.outcomes import Outcome, OutcomeCollector, OutcomeSink, OutcomeStatus, Totals
-from bulkupdate.pipeline import EngineStats, run_engine
-from bulkupdate.scan import Chunk
-from bulkupdate.selection import AccountNumbers
+from bulkupdate.input.number_streams import NumberFiles, open_input
+from bulkupdate.input.scan import Chunk
+from bulkupdate.request.selection import AccountNumbers
+from bulkupdate.request.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
+from bulkupdate.runs.account_input import AccountSource
 from bulkupdate.settings import DEFAULT_BASE_URL, EngineSettings, OwnershipMode, check_pace
-from bulkupdate.spec import DeleteRequest, EmergencySettingsRequest, JobRequest, UpdateSpec
 
 NumbersInput = AccountNumbers | NumberFiles | Iterable[str] | AsyncIterable[str]
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
 
-from bulkupdate.ratemodel import RateModel
+from bulkupdate.api.rate_model import RateModel
+from bulkupdate.api.wire import RateHeaders
 from bulkupdate.sandbox.ratelimit import BusiestSecond, Limiter, Verdict
-from bulkupdate.wire import RateHeaders
 
 NO_HEADERS = RateHeaders(None, None, None, None)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.backoff import DEFAULT_POLICY, BackoffPolicy, compute_backoff
+from bulkupdate.api.backoff import DEFAULT_POLICY, BackoffPolicy, compute_backoff
 
 policies = st.builds(
     lambda base, factor, jitter: BackoffPolicy(base=base, cap=base * factor, jitter=jitter),

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.batching import MAX_BATCH_SIZE, Batcher, EntryKind, batched
 from bulkupdate.errors import UsageError
+from bulkupdate.input.batching import MAX_BATCH_SIZE, Batcher, EntryKind, batched
 
 numbers = st.integers(2_000_000_000, 9_999_999_999).map(lambda n: f"+1{n}")
 ids = st.integers(10**15, 10**19 - 1).map(str)

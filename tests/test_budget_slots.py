@@ -7,8 +7,8 @@ from typing import Any
 
 import anyio
 
+from bulkupdate.api.governors import JobSlots
 from bulkupdate.budget.slots import RoundRobin, SharedSlots
-from bulkupdate.limits import JobSlots
 
 
 async def test_runs_waiting_for_a_slot_take_turns() -> None:

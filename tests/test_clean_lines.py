@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkupdate.clean_lines import CleanLines
-from bulkupdate.dedupe import SeenSet
-from bulkupdate.normalise import Normaliser, Rejected
-from bulkupdate.scan import Scanner
+from bulkupdate.input.clean_lines import CleanLines
+from bulkupdate.input.dedupe import SeenSet
+from bulkupdate.input.normalise import Normaliser, Rejected
+from bulkupdate.input.scan import Scanner
 
 # Lines a number list holds, clean and not: numbers of two countries, a trunk 0 the
 # normaliser moves, lengths no country uses, spaces, blanks, comments, ids, garbage.

@@ -16,9 +16,12 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-import bulkupdate.client as client_module
-from bulkupdate.backoff import BackoffPolicy
-from bulkupdate.client import GET_ATTEMPTS, ApiClient
+import bulkupdate.api.client as client_module
+from bulkupdate.api.backoff import BackoffPolicy
+from bulkupdate.api.client import GET_ATTEMPTS, ApiClient
+from bulkupdate.api.governors import RateGovernor
+from bulkupdate.api.rate_model import TIGHT_MARGIN
+from bulkupdate.api.wire import JobStatus
 from bulkupdate.errors import (
     ApiError,
     AuthError,
@@ -30,10 +33,7 @@ from bulkupdate.errors import (
     TransportError,
     UsageError,
 )
-from bulkupdate.limits import RateGovernor
-from bulkupdate.ratemodel import TIGHT_MARGIN
-from bulkupdate.spec import JobKind
-from bulkupdate.wire import JobStatus
+from bulkupdate.request.spec import JobKind
 from tests.conftest import StartSandbox
 
 KEY = "KEYSECRET0123456789abcdef"
@@ -302,7 +302,7 @@ async def test_throttled_without_end_the_request_gives_up(
 ) -> None:
     # Fewer rounds than the real limit: each 429 halves the rate, and the bucket drips
     # on the real loop clock.
-    monkeypatch.setattr("bulkupdate.client.MAX_THROTTLED_IN_A_ROW", 4)
+    monkeypatch.setattr("bulkupdate.api.client.MAX_THROTTLED_IN_A_ROW", 4)
     throttled = errors("10011", "You have exceeded the maximum number of allowed requests.")
     mocked.post(UPDATE, status=429, payload=throttled, headers={"Retry-After": "1"}, repeat=True)
     governor = RateGovernor(10_000.0, clock=fake_time)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkupdate.journal import Journal
+from bulkupdate.runs.journal import Journal
 from tests.processes import SandboxProcess, bulkupdate, journal_says, wait_until
 
 NUMBERS = 3_000

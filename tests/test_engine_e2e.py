@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from bulkupdate import AuthError, BulkUpdater, OutcomeStatus, Progress
-from bulkupdate.client import ApiClient
+from bulkupdate.api.client import ApiClient
 from tests.conftest import StartSandbox
 
 UPDATE = {"tags": ["migrated"], "voice": {"call_forwarding": {"forwards_to": "+13035559123"}}}

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bulkupdate.escaping as escaping_module
+from bulkupdate.engine.outcomes import Outcome
 from bulkupdate.escaping import (
     printable,
     printable_data,
@@ -18,9 +19,8 @@ from bulkupdate.escaping import (
     printable_lines,
     spreadsheet_cell,
 )
-from bulkupdate.outcomes import Outcome
-from bulkupdate.report import JsonlReport
-from bulkupdate.scan import Rejection
+from bulkupdate.input.scan import Rejection
+from bulkupdate.runs.report_sinks import JsonlReport
 
 
 def test_the_module_examples_hold() -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
-import bulkupdate.events as events_module
+import bulkupdate.runs.events as events_module
+from bulkupdate.engine.ledger import Progress
 from bulkupdate.errors import UsageError
-from bulkupdate.events import TEXT_PREFIX, EventLog, ProgressDisplay, count_lines
-from bulkupdate.ledger import Progress
+from bulkupdate.runs.events import TEXT_PREFIX, EventLog, ProgressDisplay, count_lines
 
 T0 = 1_700_000_000.25  # 2023-11-14 22:13:20.250 UTC
 KEY = "KEY0123456789ABCDEFabcdef_0123456789"

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bulkupdate import AccountNumbers, BulkUpdater, OutcomeStatus, SpecError, UsageError
-from bulkupdate.account_source import AccountSource
-from bulkupdate.client import ApiClient
-from bulkupdate.outcomes import OutcomeCollector
-from bulkupdate.pipeline import run_engine
-from bulkupdate.scan import Chunk
-from bulkupdate.spec import UpdateSpec
-from bulkupdate.tracker import FILTERED_OUT
+from bulkupdate.api.client import ApiClient
+from bulkupdate.engine.job_states import FILTERED_OUT
+from bulkupdate.engine.outcomes import OutcomeCollector
+from bulkupdate.engine.pipeline import run_engine
+from bulkupdate.input.scan import Chunk
+from bulkupdate.request.spec import UpdateSpec
+from bulkupdate.runs.account_input import AccountSource
 from bulkupdate.updater import guarded
 from tests.conftest import StartSandbox
 

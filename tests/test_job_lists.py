@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate import job_lists
-from bulkupdate.wire import Job, JobStatus, decode_job, decode_jobs_page, job_from_json
+from bulkupdate.api import job_lists
+from bulkupdate.api.wire import Job, JobStatus, decode_job, decode_jobs_page, job_from_json
 
 JOB_ID = "42587e44-3a3e-46de-9255-0c9a7a1d1ec7"
 

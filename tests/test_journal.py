@@ -10,8 +10,8 @@ import pytest
 
 from bulkupdate.cli import main
 from bulkupdate.errors import UsageError
-from bulkupdate.journal import Journal, decode_seqs, encode_seqs
-from bulkupdate.scan import Duplicate, Rejection
+from bulkupdate.input.scan import Duplicate, Rejection
+from bulkupdate.runs.journal import Journal, decode_seqs, encode_seqs
 from tests.processes import SandboxProcess
 
 TRANSIENT = {"code": "10007", "detail": "An unexpected error occured."}

@@ -13,13 +13,19 @@ from typing import Any
 import pytest
 
 from bulkupdate.errors import JournalInUse, UsageError
-from bulkupdate.inputs import NumberFiles
-from bulkupdate.journal import Journal
-from bulkupdate.journal_dir import SECONDS_A_DAY, journal_in, prune, unfinished
-from bulkupdate.journal_lock import JournalLock, lock_path
-from bulkupdate.runs import AlreadyFinished, Durable, RunOptions, open_locked, start_or_resume
+from bulkupdate.input.number_streams import NumberFiles
+from bulkupdate.request.spec import load_update_spec
+from bulkupdate.runs.journal import Journal
+from bulkupdate.runs.journal_dir import SECONDS_A_DAY, journal_in, prune, unfinished
+from bulkupdate.runs.journal_lock import JournalLock, lock_path
+from bulkupdate.runs.start_or_resume import (
+    AlreadyFinished,
+    Durable,
+    RunOptions,
+    open_locked,
+    start_or_resume,
+)
 from bulkupdate.settings import EngineSettings
-from bulkupdate.spec import load_update_spec
 
 
 @pytest.fixture

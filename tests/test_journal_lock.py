@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from bulkupdate.errors import JournalInUse, UsageError
-from bulkupdate.journal_lock import Holder, JournalLock, lock_path
+from bulkupdate.runs.journal_lock import Holder, JournalLock, lock_path
 
 
 def test_a_second_holder_is_refused_at_once_and_told_who_has_it(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_a_lock_file_left_by_a_killed_process_does_not_hold_the_journal(tmp_path
         [
             sys.executable,
             "-c",
-            "import sys, time; from bulkupdate.journal_lock import JournalLock; "
+            "import sys, time; from bulkupdate.runs.journal_lock import JournalLock; "
             "JournalLock.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
             str(journal),
         ],

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkupdate.escaping import printable_json
-from bulkupdate.journal import Journal
-from bulkupdate.review import write_report
+from bulkupdate.runs.journal import Journal
+from bulkupdate.runs.status_and_report import write_report
 
 ERROR = {"code": "10007", "detail": "An unexpected error occured."}
 FATES = ("succeeded", "failed", "retrying", "skipped")

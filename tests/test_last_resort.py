@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 import pytest
 
-import bulkupdate.journal as journal_module
-import bulkupdate.runner as runner_module
+import bulkupdate.runs.journal as journal_module
+import bulkupdate.runs.run_command as runner_module
 from bulkupdate.cli import main
-from bulkupdate.events import EventLog
-from bulkupdate.journal import Journal
 from bulkupdate.last_resort import first_leaf
-from bulkupdate.runs import EXIT_INTERNAL
+from bulkupdate.runs.events import EventLog
+from bulkupdate.runs.journal import Journal
+from bulkupdate.runs.start_or_resume import EXIT_INTERNAL
 from tests.processes import SandboxProcess, bulkupdate
 
 KEY = "KEYlastresort0123456789abcdef"

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkupdate.backoff import BackoffPolicy
-from bulkupdate.batching import Batch, EntryKind, batched
-from bulkupdate.ledger import RETRY_LINGER, Ledger, NoRecorder, Progress
-from bulkupdate.outcomes import OutcomeCollector, OutcomeStatus
-from bulkupdate.scan import Duplicate, Rejection
-from bulkupdate.tracker import FILTERED_OUT, NOT_APPLIED_ERROR
-from bulkupdate.wire import ErrorObject, Job, JobStatus, Operation
+from bulkupdate.api.backoff import BackoffPolicy
+from bulkupdate.api.wire import ErrorObject, Job, JobStatus, Operation
+from bulkupdate.engine.job_states import FILTERED_OUT, NOT_APPLIED_ERROR
+from bulkupdate.engine.ledger import RETRY_LINGER, Ledger, NoRecorder, Progress
+from bulkupdate.engine.outcomes import OutcomeCollector, OutcomeStatus
+from bulkupdate.input.batching import Batch, EntryKind, batched
+from bulkupdate.input.scan import Duplicate, Rejection
 
 UNEXPECTED: ErrorObject = {"code": "10007", "detail": "An unexpected error occured."}
 TIMEOUT: ErrorObject = {"code": "10008", "detail": "Request timeout"}

@@ -10,9 +10,9 @@ from unittest import mock
 
 import pytest
 
-from bulkupdate.limits import PROBE_MAX, PROBE_MIN, JobSlots, RateGovernor
-from bulkupdate.ratemodel import TIGHT_MARGIN
-from bulkupdate.wire import RateHeaders
+from bulkupdate.api.governors import PROBE_MAX, PROBE_MIN, JobSlots, RateGovernor
+from bulkupdate.api.rate_model import TIGHT_MARGIN
+from bulkupdate.api.wire import RateHeaders
 
 NONE = RateHeaders(None, None, None, None)
 PLENTY = RateHeaders(limit=1000, remaining=999, reset=1.0, retry_after=None)

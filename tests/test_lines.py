@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import bulkupdate.line_guard as line_guard_module
-import bulkupdate.lines as lines_module
+import bulkupdate.input.line_guard as line_guard_module
+import bulkupdate.input.lines as lines_module
 from bulkupdate.errors import InputFileError
-from bulkupdate.inputs import NumberFiles
-from bulkupdate.line_guard import LineGuard
-from bulkupdate.lines import MAX_LINE, CsvLines, LongLine, RecordTooLong, bounded_lines
-from bulkupdate.normalise import MAX_ID_DIGITS, Normaliser, Rejected
-from bulkupdate.scan import Chunk, Scanner
+from bulkupdate.input.line_guard import LineGuard
+from bulkupdate.input.lines import MAX_LINE, CsvLines, LongLine, RecordTooLong, bounded_lines
+from bulkupdate.input.normalise import MAX_ID_DIGITS, Normaliser, Rejected
+from bulkupdate.input.number_streams import NumberFiles
+from bulkupdate.input.scan import Chunk, Scanner
 
 
 def text(data: str) -> io.StringIO:

@@ -22,9 +22,9 @@ import orjson
 import pytest
 
 from bulkupdate.cli import main
-from bulkupdate.journal import Journal
-from bulkupdate.journal_lock import lock_path
-from bulkupdate.runs import EXIT_IN_USE
+from bulkupdate.runs.journal import Journal
+from bulkupdate.runs.journal_lock import lock_path
+from bulkupdate.runs.start_or_resume import EXIT_IN_USE
 from tests.processes import SandboxProcess, bulkupdate, journal_says, wait_until
 
 KEY = "nightly-key"

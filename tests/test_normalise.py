@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkupdate.errors import UsageError
-from bulkupdate.normalise import Normaliser, Rejected
+from bulkupdate.input.normalise import Normaliser, Rejected
 
 US = Normaliser(default_region="US")
 

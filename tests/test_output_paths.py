@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from bulkupdate.errors import ReportNotWritten, UsageError
-from bulkupdate.journal import Journal
-from bulkupdate.output_paths import check_journal_path, check_report_path, check_run_paths
-from bulkupdate.review import CSV_COLUMNS
-from bulkupdate.runner import write_report_file
+from bulkupdate.runs.journal import Journal
+from bulkupdate.runs.output_paths import check_journal_path, check_report_path, check_run_paths
+from bulkupdate.runs.report_columns import CSV_COLUMNS
+from bulkupdate.runs.run_command import write_report_file
 
 
 @pytest.fixture

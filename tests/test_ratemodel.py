@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.backoff import BackoffPolicy
-from bulkupdate.ratemodel import (
+from bulkupdate.api.backoff import BackoffPolicy
+from bulkupdate.api.rate_model import (
     CATCH_UP,
     CATCH_UP_SPACING,
     DECREASE_FACTOR,
@@ -29,9 +29,9 @@ from bulkupdate.ratemodel import (
     TIGHT_MARGIN,
     RateModel,
 )
+from bulkupdate.api.wire import RateHeaders
 from bulkupdate.sandbox.ratelimit import RateModel as ServerModel
 from bulkupdate.sandbox.ratelimit import make_limiter
-from bulkupdate.wire import RateHeaders
 from tests.ratesim import Server, simulate
 
 

@@ -18,7 +18,7 @@ import pytest
 from bulkupdate.budget import open_budget
 from bulkupdate.budget.redis_budget import RedisBudget
 from bulkupdate.errors import UsageError
-from bulkupdate.runs import RunOptions
+from bulkupdate.runs.start_or_resume import RunOptions
 from tests.redis_server import RedisServer, free_port
 
 
@@ -159,7 +159,8 @@ def test_a_run_that_shared_a_budget_with_a_password_resumes_only_with_it() -> No
 
 def test_without_a_budget_nothing_of_redis_is_loaded() -> None:
     code = (
-        "import sys, bulkupdate, bulkupdate.runner, bulkupdate.pipeline, bulkupdate.budget;"
+        "import sys, bulkupdate, bulkupdate.runs.run_command, bulkupdate.engine.pipeline;"
+        "import bulkupdate.budget;"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'redis'], 'redis loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,8 +7,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.batching import Batch, EntryKind
-from bulkupdate.retrypool import RetryPool
+from bulkupdate.engine.retry_pool import RetryPool
+from bulkupdate.input.batching import Batch, EntryKind
 
 
 def num(n: int) -> str:

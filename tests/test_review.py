@@ -11,12 +11,18 @@ from typing import Any, cast
 import orjson
 import pytest
 
-import bulkupdate.journal as journal_module
+import bulkupdate.runs.journal as journal_module
+from bulkupdate.api.wire import ErrorObject
 from bulkupdate.errors import UsageError
-from bulkupdate.journal import Journal
-from bulkupdate.review import CSV_COLUMNS, STATES, status_dict, status_lines, write_report
-from bulkupdate.scan import Duplicate, Rejection
-from bulkupdate.wire import ErrorObject
+from bulkupdate.input.scan import Duplicate, Rejection
+from bulkupdate.runs.journal import Journal
+from bulkupdate.runs.report_columns import CSV_COLUMNS
+from bulkupdate.runs.status_and_report import (
+    STATES,
+    status_dict,
+    status_lines,
+    write_report,
+)
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 N = ["+13125550100", "+13125550101", "+13125550102", "+13125550103"]
@@ -36,7 +42,7 @@ NOT_OWNED: ErrorObject = {"code": "not_owned", "detail": "not a number of this a
 
 
 class FakeTime:
-    """Stands in for the time module inside bulkupdate.journal, so its stamps are fixed."""
+    """Stands in for the time module inside bulkupdate.runs.journal, so its stamps are fixed."""
 
     def __init__(self) -> None:
         self.now = T0
@@ -353,8 +359,8 @@ def test_reports_stream_row_by_row(fmt: str) -> None:
 
 
 def test_a_jsonl_report_sink_streams_outcomes_as_they_come(tmp_path: Path) -> None:
-    from bulkupdate.outcomes import Outcome
-    from bulkupdate.report import JsonlReport
+    from bulkupdate.engine.outcomes import Outcome
+    from bulkupdate.runs.report_sinks import JsonlReport
 
     report = JsonlReport(tmp_path / "outcomes.jsonl")
     report.record(Outcome.succeeded("+13125550100", 1, ["job-1"]))

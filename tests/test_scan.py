@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bulkupdate.dedupe import SeenSet, number_key
 from bulkupdate.errors import InputFileError
-from bulkupdate.normalise import Normaliser
-from bulkupdate.scan import Chunk, Rejection, Scanner
-from bulkupdate.sources import InputFormat, check_readable
+from bulkupdate.input.dedupe import SeenSet, number_key
+from bulkupdate.input.normalise import Normaliser
+from bulkupdate.input.scan import Chunk, Rejection, Scanner
+from bulkupdate.input.sources import InputFormat, check_readable
 
 
 def scan(*paths: Path | str, **options: object) -> tuple[list[str], Chunk, Scanner]:

@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 
 from bulkupdate import BulkUpdater, Outcome, Progress, UpdateResult
-from bulkupdate.client import ApiClient
-from bulkupdate.spec import JobKind
+from bulkupdate.api.client import ApiClient
+from bulkupdate.request.spec import JobKind
 from tests.conftest import StartSandbox
 
 UPDATE = {"tags": ["shared"]}

@@ -16,10 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
 
-from bulkupdate import spec as spec_module
-from bulkupdate import spec_files
 from bulkupdate.errors import SpecError
-from bulkupdate.spec import (
+from bulkupdate.request import spec as spec_module
+from bulkupdate.request import spec_files
+from bulkupdate.request.schema import UPDATE_FIELDS, UPDATE_SCHEMA
+from bulkupdate.request.schema_types import Field, ValueType
+from bulkupdate.request.spec import (
     DeleteRequest,
     EmergencySettingsRequest,
     JobKind,
@@ -27,8 +29,6 @@ from bulkupdate.spec import (
     UpdateSpec,
     load_update_spec,
 )
-from bulkupdate.spec_schema import UPDATE_FIELDS, UPDATE_SCHEMA
-from bulkupdate.spec_types import Field, ValueType
 
 NUMBERS = ["1583466971586889004", "+13127367254"]
 

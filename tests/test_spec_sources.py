@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from bulkupdate.errors import SpecError
-from bulkupdate.spec import UpdateSpec, load_update_spec
+from bulkupdate.request.spec import UpdateSpec, load_update_spec
 
 SPEC_TOML = """\
 tags = ["vip", "gold"]

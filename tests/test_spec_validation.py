@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from bulkupdate.errors import SpecError, UsageError
-from bulkupdate.spec import UpdateSpec, load_update_spec
-from bulkupdate.spec_schema import FILTER_SCHEMA, FILTERS, UPDATE_FIELDS, UPDATE_SCHEMA
-from bulkupdate.spec_types import ValueType
+from bulkupdate.request.schema import FILTER_SCHEMA, FILTERS, UPDATE_FIELDS, UPDATE_SCHEMA
+from bulkupdate.request.schema_types import ValueType
+from bulkupdate.request.spec import UpdateSpec, load_update_spec
 
 
 def problems_of(fields: Any, filters: Any = None) -> list[str]:

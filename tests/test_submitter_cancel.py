@@ -8,9 +8,9 @@ from typing import Any, cast
 import anyio
 import pytest
 
+from bulkupdate.api.governors import JobSlots
 from bulkupdate.budget.slots import SharedSlots
-from bulkupdate.limits import JobSlots
-from bulkupdate.submitter import UNKNOWN_JOB_LENGTH, Submitter
+from bulkupdate.engine.submitter import UNKNOWN_JOB_LENGTH, Submitter
 
 NUMBERS = ("+13125550100", "+13125550101")
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkupdate.journal import Journal
-from bulkupdate.selection_store import SelectionStore, last_state
-from bulkupdate.sweep import OutOfOrder, Sweep, SweepState, Window, window_holding
+from bulkupdate.input.listing_sweep import OutOfOrder, Sweep, SweepState, Window, window_holding
+from bulkupdate.runs.account_pages import SelectionStore, last_state
+from bulkupdate.runs.journal import Journal
 
 FOREIGN_CHANGES = 12
 

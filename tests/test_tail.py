@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.tail import planned_end, tail_share
+from bulkupdate.engine.tail_sizes import planned_end, tail_share
 
 
 def shares_of(

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.errors import RequestRefused
-from bulkupdate.tracker import (
+from bulkupdate.api.wire import ErrorObject, Job, JobStatus, Operation
+from bulkupdate.engine.job_states import (
     END_POLL_SECONDS,
     MAX_POLL_SECONDS,
     MIN_POLL_SECONDS,
@@ -23,7 +23,7 @@ from bulkupdate.tracker import (
     next_poll_delay,
     settle,
 )
-from bulkupdate.wire import ErrorObject, Job, JobStatus, Operation
+from bulkupdate.errors import RequestRefused
 
 UNEXPECTED: ErrorObject = {"code": "10007", "detail": "An unexpected error occured."}
 TIMEOUT: ErrorObject = {"code": "10008", "detail": "Request timeout"}

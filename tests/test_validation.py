@@ -10,16 +10,16 @@ import pytest
 import bulkupdate.credentials as credentials_module
 import bulkupdate.settings as settings_module
 from bulkupdate import BulkUpdater
+from bulkupdate.api.client import ApiClient
 from bulkupdate.cli import main
-from bulkupdate.client import ApiClient
 from bulkupdate.credentials import check_api_key, check_base_url, is_loopback, without_key
 from bulkupdate.errors import SpecError, UsageError
-from bulkupdate.inputs import NumberFiles
-from bulkupdate.runs import RunOptions, fingerprints
+from bulkupdate.input.number_streams import NumberFiles
+from bulkupdate.request.spec import load_update_spec
+from bulkupdate.request.spec_files import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, read_spec_file
+from bulkupdate.runs.start_or_resume import RunOptions, fingerprints
 from bulkupdate.sandbox import SandboxConfig
 from bulkupdate.settings import EngineSettings
-from bulkupdate.spec import load_update_spec
-from bulkupdate.spec_files import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, read_spec_file
 
 KEY = "KEYabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import anyio
 import pytest
 
-from bulkupdate.dedupe import number_key
-from bulkupdate.waiting_room import WaitingRoom
+from bulkupdate.engine.waiting_room import WaitingRoom
+from bulkupdate.input.dedupe import number_key
 
 
 class Released:

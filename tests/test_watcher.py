@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bulkupdate.api.governors import JobSlots
 from bulkupdate.budget.slots import RunSlots, SharedSlots
-from bulkupdate.limits import JobSlots
-from bulkupdate.spec import JobKind
-from bulkupdate.watcher import JobWatcher, TrackedJob
+from bulkupdate.engine.watcher import JobWatcher, TrackedJob
+from bulkupdate.request.spec import JobKind
 
 
 def watcher_at(now: list[float]) -> tuple[JobWatcher, RunSlots]:

@@ -12,15 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from bulkupdate.errors import (
-    ApiError,
-    AuthError,
-    NotFoundError,
-    RateLimited,
-    RequestRefused,
-    ServerError,
-)
-from bulkupdate.wire import (
+from bulkupdate.api.wire import (
     Job,
     JobStatus,
     Operation,
@@ -32,6 +24,14 @@ from bulkupdate.wire import (
     job_from_json,
     parse_time,
     rate_headers,
+)
+from bulkupdate.errors import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    RateLimited,
+    RequestRefused,
+    ServerError,
 )
 
 NO_RATE = RateHeaders(limit=None, remaining=None, reset=None, retry_after=None)

@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 
 import anyio
 
-from bulkupdate.budget import Budget
+from bulkupdate.budget.in_process import Budget
 from bulkupdate.budget.redis_link import RedisLink
 from bulkupdate.budget.redis_pace import SharedPace
 from bulkupdate.budget.redis_slots import LeasedSlots

@@ -23,8 +23,8 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import AuthenticationError, ReadOnlyError, RedisError, ResponseError
 
-from bulkupdate.backoff import BackoffPolicy, compute_backoff
-from bulkupdate.budget import redacted_url
+from bulkupdate.api.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.budget.urls import redacted_url
 from bulkupdate.errors import UsageError
 
 CALL_TIMEOUT = 2.0  # seconds a call to Redis may take before Redis counts as gone

@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import anyio
 
+from bulkupdate.api.governors import RateGovernor
+from bulkupdate.api.wire import RateHeaders
 from bulkupdate.budget.redis_link import BudgetUnavailable, RedisLink, micros
-from bulkupdate.limits import RateGovernor
-from bulkupdate.wire import RateHeaders
 
 CAUTIOUS_SHARE = 0.25  # of the pace, while Redis is away: room for a few processes
 PACE_TTL_MS = 3_600_000  # an hour unused and the pace's state goes

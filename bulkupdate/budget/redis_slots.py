@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import anyio
 
+from bulkupdate.api.governors import JobSlots
 from bulkupdate.budget.redis_link import BudgetUnavailable, RedisLink, micros
-from bulkupdate.limits import JobSlots
 
 LEASE_MARGIN = 5.0  # seconds a lease outlives its job's expected length
 UNKNOWN_JOB = 60.0  # seconds a job is taken to last until one has said

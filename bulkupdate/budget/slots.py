@@ -1,7 +1,7 @@
 """One account's job slots, shared fairly by every run that uses them.
 
 The account's room (how many jobs, probing back up after refusals) is one ``JobSlots``
-(see ``limits.py``); each run sees it through a ``RunSlots``, which counts the jobs that
+(see ``api/governors.py``); each run sees it through a ``RunSlots``, which counts the jobs that
 run holds. Runs waiting for a slot take turns, round-robin: a slot that frees goes to the
 next run in the rotation, whichever run has the most submitters waiting, so a ten-number
 call started during a million-number run gets its job within about one job's duration.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from bulkupdate.limits import JobSlots
+from bulkupdate.api.governors import JobSlots
 
 
 class RoundRobin:

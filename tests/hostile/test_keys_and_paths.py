@@ -10,7 +10,7 @@ import sys
 
 import orjson
 
-from bulkupdate.journal import Journal
+from bulkupdate.runs.journal import Journal
 from tests.hostile.world import KEY, World, run_command
 
 # -- the key -----------------------------------------------------------------------------

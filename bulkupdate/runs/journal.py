@@ -1,0 +1,576 @@
+"""The durable record of a run: an SQLite file that makes resume possible.
+
+Every step is written *before* it is taken, each in one transaction, so a crash at any
+instant leaves a consistent journal:
+
+* input read: the chunk's numbers are **queued**, in input order (each gets a ``seq``);
+* a job POST about to go out is a **post** (its outcome unknown until an answer comes);
+* an accepted POST makes a **job**, and its numbers **submitted** in it;
+* a job seen to end **settles** its numbers: succeeded, failed (with the API's errors),
+  back to **retry**, or skipped; numbers failed outside a job (ownership) fail directly.
+
+Most numbers go through one job and succeed, so that story is written once per chunk
+and once per job, not once per number: a chunk row holds its numbers, a job row holds
+the ``seq`` ranges it covers, and a number's state follows from them (in a finished job:
+succeeded; in a running one: submitted; in none: queued). Only the exceptions — numbers
+that failed, were retried, or were skipped — get a row of their own. A million numbers
+cost the journal a few thousand rows. The API key is never written. The file is created
+with mode 0600; SQLite gives its WAL the same mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bulkupdate.api.wire import ErrorObject
+from bulkupdate.engine.resume_state import ResumeState
+from bulkupdate.errors import UsageError, error_key
+from bulkupdate.input.scan import Duplicate, Rejection
+from bulkupdate.runs.journal_reader import NumberState, ReportRun, View
+from bulkupdate.runs.journal_reader import decode_seqs as decode_seqs
+from bulkupdate.runs.journal_reader import encode_seqs as encode_seqs
+from bulkupdate.runs.output_paths import is_sqlite_file
+
+SCHEMA_VERSION = 2
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE chunks (                 -- the input's distinct valid entries, in order
+    chunk INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,       -- the seq of its first number
+    numbers TEXT NOT NULL             -- +E.164 numbers or ids, one a line
+);
+CREATE TABLE entries (                -- rejected and repeated input entries
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    value TEXT,
+    raw TEXT,
+    reason TEXT,
+    PRIMARY KEY (source, line)
+) WITHOUT ROWID;
+CREATE TABLE jobs (
+    job INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    seqs TEXT NOT NULL,               -- the numbers it holds, as seq ranges: 0-999,1204
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT                       -- the final status; NULL while the job runs
+);
+CREATE TABLE posts (                  -- job POSTs sent, their outcome not known yet
+    post INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    sent_at TEXT NOT NULL,            -- ISO 8601, UTC
+    seqs TEXT NOT NULL
+);
+CREATE TABLE exceptions (             -- numbers whose state their one job does not tell
+    seq INTEGER PRIMARY KEY,
+    state INTEGER NOT NULL,           -- NumberState
+    attempts INTEGER NOT NULL,
+    jobs TEXT NOT NULL,               -- jobs.job of each job it was in, comma-separated
+    errors TEXT                       -- JSON list of the API's error objects
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class InputFingerprint:
+    """What an input file was when the run began, to notice if it changes."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str) -> InputFingerprint:
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as file:
+            while block := file.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+        return cls(path, size, digest.hexdigest())
+
+
+class Journal:
+    """Writes and reads one run's journal. Not thread-safe: one event loop drives it."""
+
+    def __init__(self, path: str | Path, connection: sqlite3.Connection) -> None:
+        self.path = str(path)
+        self._db = connection
+        self._seq: dict[str, int] = {}  # value → seq, for numbers read and in no job
+        self._noted: set[str] = set()  # numbers not final with a row in exceptions
+        self._job_rows: dict[str, int] = {}  # job id → jobs.job
+        # A running job's numbers and their seqs (as ``encode_seqs`` text): looked up
+        # one by one only if the job ends with exceptions. Not for a job adopted after a
+        # restart, whose numbers' seqs stay in ``_seq``.
+        self._in_job: dict[str, tuple[Sequence[str], str]] = {}
+        self._posts: dict[int, str] = {}  # post → its numbers' seqs, until it makes a job
+        self._next_seq = int(self.meta("values_read", 0))
+        self._chunks = int(self.meta("chunks_read", 0))
+        # Another module's writes that belong with a chunk read, in its transaction (the
+        # sweep's progress over the account's listing: account_pages.py).
+        self.beside_read: Callable[[sqlite3.Connection], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Journal {self.path} values={self._next_seq} open={len(self._seq)}>"
+
+    # -- opening ---------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, settings: dict[str, Any]) -> Journal:
+        """A new journal at ``path`` (which must not exist), mode 0600.
+
+        It is written under another name and renamed into place, so a journal at
+        ``path`` is whole or absent, whenever the process is killed. Creating one
+        journal from two processes at once is for the caller's lock to prevent.
+        """
+        path = Path(path)
+        draft = path.with_name(path.name + ".draft")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                raise UsageError(f"journal {path} already exists")
+            for stale in (draft, *(Path(f"{draft}{side}") for side in ("-wal", "-shm"))):
+                stale.unlink(missing_ok=True)  # left by a creation that was cut short
+            os.close(os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise UsageError(f"journal {path}: cannot be created ({exc.strerror})") from exc
+        db = _connect(draft)
+        with db:
+            db.executescript(SCHEMA)
+            now = time.time()
+            for key, value in (
+                ("schema", SCHEMA_VERSION),
+                ("settings", settings),
+                ("status", "running"),
+                ("started_at", now),
+                ("updated_at", now),
+            ):
+                _set_meta(db, key, value)
+        db.close()  # the last connection: SQLite moves the WAL into the file
+        os.replace(draft, path)
+        return cls(path, _connect(path))
+
+    @classmethod
+    def open(cls, path: str | Path) -> Journal:
+        """An existing journal, to resume or to read."""
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"journal {path}: no such file")
+        if not is_sqlite_file(str(path)):  # SQLite would turn an empty file into one
+            raise UsageError(f"journal {path}: not a bulkupdate journal")
+        try:
+            db = _connect(path)
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"journal {path}: not a bulkupdate journal ({exc})") from exc
+        if version is None or orjson.loads(version[0]) != SCHEMA_VERSION:
+            raise UsageError(f"journal {path}: not a bulkupdate journal of this version")
+        return cls(path, db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- the run's steps -------------------------------------------------------------
+
+    def read(
+        self,
+        values: Sequence[str],
+        rejections: Sequence[Rejection],
+        duplicates: Sequence[Duplicate],
+    ) -> None:
+        """New input: ``values`` queued in order; rejected and repeated entries noted."""
+        start = self._next_seq
+        self._next_seq += len(values)
+        self._chunks += 1
+        self._seq.update(zip(values, range(start, self._next_seq), strict=True))
+        with self._db as db:
+            if values:
+                db.execute(
+                    "INSERT INTO chunks (first_seq, numbers) VALUES (?, ?)",
+                    (start, "\n".join(values)),
+                )
+            if rejections or duplicates:
+                rows: list[tuple[str, int, str, str | None, str | None, str | None]] = [
+                    (r.source, r.line, "rejected", None, r.raw, r.reason) for r in rejections
+                ]
+                rows += [(d.source, d.line, "duplicate", d.value, None, None) for d in duplicates]
+                db.executemany("INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+            _set_meta(db, "values_read", self._next_seq)
+            _set_meta(db, "chunks_read", self._chunks)
+            if self.beside_read is not None:
+                self.beside_read(db)
+
+    def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int:
+        """A job POST is about to go out: note it, so a lost answer can be looked into."""
+        seqs = self._seqs_of(values)
+        with self._db as db:
+            cursor = db.execute(
+                "INSERT INTO posts (kind, sent_at, seqs) VALUES (?, ?, ?)", (kind, sent_at, seqs)
+            )
+        post = cursor.lastrowid
+        assert post is not None
+        self._posts[post] = seqs
+        return post
+
+    def posted(self, post: int | None, job_id: str, kind: str, values: Sequence[str]) -> None:
+        """The POST made job ``job_id`` (or a lost answer's job was found): submitted."""
+        known = self._posts.pop(post, None) if post is not None else None
+        seqs, in_job = self._seq, known or self._seqs_of(values)
+        with self._db as db:
+            cursor = db.execute(
+                "INSERT INTO jobs (id, kind, size, seqs, created_at) VALUES (?, ?, ?, ?, ?)",
+                (job_id, kind, len(values), in_job, time.time()),
+            )
+            row = cursor.lastrowid
+            assert row is not None
+            self._job_rows[job_id] = row
+            noted = self._noted
+            again = [seqs[value] for value in values if value in noted] if noted else []
+            if again:  # numbers with a story already: one more attempt in it
+                db.executemany(
+                    "UPDATE exceptions SET state = 1, attempts = attempts + 1, "
+                    "jobs = CASE jobs WHEN '' THEN ?1 ELSE jobs || ',' || ?1 END WHERE seq = ?2",
+                    ((str(row), seq) for seq in again),
+                )
+            if post is not None:
+                db.execute("DELETE FROM posts WHERE post = ?", (post,))
+        # The job holds its numbers' seqs now: a run with many jobs ended but not yet
+        # seen to end keeps no entry per number for them.
+        self._in_job[job_id] = (tuple(values), in_job)
+        deque(map(seqs.pop, values), maxlen=0)
+
+    def post_done(self, post: int) -> None:
+        """The POST made no job (refused, or nothing found after a lost answer)."""
+        self._posts.pop(post, None)
+        with self._db as db:
+            db.execute("DELETE FROM posts WHERE post = ?", (post,))
+
+    def settled(
+        self,
+        job_id: str,
+        status: str,
+        succeeded: Iterable[str],
+        failed: Iterable[tuple[str, Sequence[ErrorObject]]],
+        retry: Iterable[tuple[str, Sequence[ErrorObject]]],
+        skipped: Iterable[str],
+    ) -> None:
+        """A job ended: the new state of each of its numbers, in one transaction.
+
+        Numbers that simply succeeded need no row: their finished job says it, and nothing
+        is looked up for them.
+        """
+        noted = self._noted
+        job = str(self._job_rows.pop(job_id, ""))
+        done = succeeded if isinstance(succeeded, list | tuple) else list(succeeded)
+        told = noted.intersection(done) if noted else set()
+        failed, retry, skipped = list(failed), list(retry), list(skipped)
+        seq_of = self._seqs_in(job_id, done, failed, retry, skipped, told)
+        rows: list[tuple[int, int, str, str | None]] = [
+            (seq_of[value], NumberState.SUCCEEDED, job, None) for value in told
+        ]
+        noted.difference_update(told)
+        for value, errors in failed:
+            noted.discard(value)
+            rows.append((seq_of[value], NumberState.FAILED, job, _json(errors)))
+        for value, errors in retry:
+            noted.add(value)
+            self._seq[value] = seq_of[value]  # it goes again: posted anew
+            rows.append((seq_of[value], NumberState.RETRY, job, _json(errors)))
+        for value in skipped:
+            noted.discard(value)
+            rows.append((seq_of[value], NumberState.SKIPPED, job, None))
+        with self._db as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?",
+                (status, time.time(), job_id),
+            )
+            if rows:
+                # A number's first row: one attempt, in this job. Later rows keep the
+                # attempts and jobs ``posted`` counted.
+                db.executemany(
+                    "INSERT INTO exceptions (seq, state, attempts, jobs, errors) "
+                    "VALUES (?1, ?2, 1, ?3, ?4) "
+                    "ON CONFLICT (seq) DO UPDATE SET state = ?2, errors = ?4",
+                    rows,
+                )
+            _set_meta(db, "updated_at", time.time())
+
+    def failed(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None:
+        """Numbers failed for good outside any job (the API refused their request)."""
+        text = orjson.dumps(list(errors)).decode()
+        rows = []
+        for value in values:
+            self._noted.discard(value)
+            rows.append((self._seq.pop(value), text))
+        with self._db as db:
+            db.executemany(
+                "INSERT INTO exceptions (seq, state, attempts, jobs, errors) "
+                "VALUES (?1, 4, 1, '', ?2) ON CONFLICT (seq) DO UPDATE SET state = 4, errors = ?2",
+                rows,
+            )
+
+    def finish(self, status: str, totals: dict[str, int] | None = None) -> None:
+        """The run ended (``finished``) or stopped (``interrupted``)."""
+        with self._db as db:
+            now = time.time()
+            _set_meta(db, "status", status)
+            _set_meta(db, "updated_at", now)
+            if status == "finished":
+                _set_meta(db, "finished_at", now)
+            if totals is not None:
+                _set_meta(db, "totals", totals)
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The journal's connection, for a module that keeps a table of its own in it."""
+        return self._db
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else orjson.loads(row[0])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = self.meta("settings", {})
+        return settings
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.meta("status") == "finished")
+
+    def resume_state(self) -> ResumeState:
+        """Everything not final, sorted by what resume must do with it.
+
+        Also makes the journal ready to record the resumed run.
+        """
+        state = ResumeState(chunks_read=self._chunks)
+        view = self._view()
+        self._load_open_numbers(view)
+        wanted: dict[int, list[Any]] = {}  # seq → the list its value goes to
+        in_post: set[int] = set()
+        posts = []
+        for post, sent_at, seqs in self._db.execute("SELECT post, sent_at, seqs FROM posts"):
+            numbers = decode_seqs(seqs)
+            in_post.update(numbers)
+            posts.append((post, sent_at, numbers))
+        active: dict[int, list[str]] = {row: [] for row in view.running}
+        retry_rows = []
+        for seq in range(self._next_seq):
+            if seq in in_post:
+                continue
+            note = view.exceptions.get(seq)
+            job = view.job_of[seq]
+            if note is not None and note.state is NumberState.RETRY:
+                retry_rows.append((seq, note))
+            elif note is not None and note.state.is_final:
+                continue
+            elif job and job in view.running:
+                wanted[seq] = active[job]
+            elif job == 0 or (note is not None and note.state is NumberState.QUEUED):
+                wanted[seq] = state.queued
+        values = self._values({*wanted, *in_post, *(seq for seq, _ in retry_rows)})
+        for seq, target in wanted.items():
+            target.append(values[seq])
+        for seq, note in retry_rows:
+            names = [view.job_ids[job] for job in note.jobs if job in view.job_ids]
+            state.retry.append((values[seq], note.attempts, names, tuple(note.errors)))
+        state.posts = [(post, at, [values[seq] for seq in seqs]) for post, at, seqs in posts]
+        state.active_jobs = [(view.job_ids[row], found) for row, found in active.items() if found]
+        state.known_jobs = set(view.job_ids.values())
+        # Attempts so far of the numbers still in a job or a post, so --max-attempts
+        # counts across the restart. A running job is counted again when it ends.
+        for seq, note in view.exceptions.items():
+            if note.state is not NumberState.SUBMITTED and seq not in in_post:
+                continue
+            names = [view.job_ids[job] for job in note.jobs if job in view.job_ids]
+            running = seq not in in_post and bool(note.jobs) and note.jobs[-1] in view.running
+            if running:
+                names = names[:-1]
+            if seq in values:
+                state.histories[values[seq]] = (note.attempts - running, names, tuple(note.errors))
+        return state
+
+    def counts(self) -> dict[str, int]:
+        """Numbers by state and entries by status."""
+        found = {state.label: count for state, count in self._view().counts().items()}
+        for status, count in self._db.execute("SELECT status, COUNT(*) FROM entries GROUP BY 1"):
+            found[status] = count
+        return found
+
+    def error_counts(self) -> list[tuple[str, str, str, int]]:
+        """Failed numbers by their first error: (code, detail, pointer, count), most first."""
+        counts: dict[tuple[str, str, str], int] = {}
+        for errors, count in self._db.execute(
+            "SELECT errors, COUNT(*) FROM exceptions WHERE state = 4 GROUP BY errors"
+        ):
+            found = orjson.loads(errors) if errors else []
+            key = error_key(found[0] if found and isinstance(found[0], dict) else {})
+            counts[key] = counts.get(key, 0) + count
+        ranked = sorted(counts.items(), key=lambda item: -item[1])
+        return [(*key, count) for key, count in ranked]
+
+    def jobs_in_flight(self) -> list[tuple[str, str, int, float]]:
+        """Jobs submitted and not seen to end: (id, kind, size, created_at)."""
+        return list(
+            self._db.execute(
+                "SELECT id, kind, size, created_at FROM jobs WHERE status IS NULL ORDER BY job"
+            )
+        )
+
+    def retried_count(self) -> int:
+        """Numbers that needed more than one job."""
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM exceptions WHERE attempts > 1").fetchone()[0]
+        )
+
+    def rejections(self, limit: int) -> list[tuple[str, int, str, str]]:
+        """The first rejected entries: (source, line, raw text, reason)."""
+        return list(
+            self._db.execute(
+                "SELECT source, line, raw, reason FROM entries WHERE status = 'rejected' "
+                "ORDER BY source, line LIMIT ?",
+                (limit,),
+            )
+        )
+
+    def job_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+    def report_rows(self) -> Iterator[dict[str, Any]]:
+        """One report object per input entry known to the journal (``run --report``'s shape)."""
+        for item in self.report_runs():
+            if isinstance(item, ReportRun):
+                yield from item.rows()
+            else:
+                yield item
+
+    def report_runs(self) -> Iterator[ReportRun | dict[str, Any]]:
+        """``report_rows``, with the rows of consecutive numbers that differ only in the
+        number (their story is their job's) given together, as a ``ReportRun``."""
+        view = self._view()
+        for first_seq, numbers in self._db.execute(
+            "SELECT first_seq, numbers FROM chunks ORDER BY chunk"
+        ):
+            values = numbers.split("\n")
+            for start, stop in view.segments(first_seq, first_seq + len(values)):
+                note = view.exceptions.get(start)
+                if note is None:
+                    job = view.job_of[start]
+                    yield from ReportRun.of(
+                        values[start - first_seq : stop - first_seq],
+                        view.job_state(job).label,
+                        1 if job else 0,
+                        [view.job_ids[job]] if job else [],
+                    )
+                    continue
+                value = values[start - first_seq]
+                yield {
+                    "phone_number" if value.startswith("+") else "id": value,
+                    "status": note.state.label,
+                    "attempts": note.attempts,
+                    "job_ids": [view.job_ids[job] for job in note.jobs if job in view.job_ids],
+                    "errors": note.errors if note.state is not NumberState.SUCCEEDED else [],
+                }
+        for source, line, status, value, raw, reason in self._db.execute(
+            "SELECT source, line, status, value, raw, reason FROM entries ORDER BY source, line"
+        ):
+            row: dict[str, Any] = {}
+            if value is None:
+                row["input"] = raw
+            else:
+                row["phone_number" if value.startswith("+") else "id"] = value
+            row.update(status=status, attempts=0, job_ids=[], source=source, line=line)
+            row["errors"] = (
+                [{"code": "invalid_input", "title": "Rejected", "detail": reason}] if reason else []
+            )
+            yield row
+
+    # -- internals -------------------------------------------------------------------
+
+    def _view(self) -> View:
+        return View.read(self._db, self._next_seq)
+
+    def _seqs_in(
+        self,
+        job_id: str,
+        succeeded: Sequence[str],
+        failed: list[tuple[str, Sequence[ErrorObject]]],
+        retry: list[tuple[str, Sequence[ErrorObject]]],
+        skipped: list[str],
+        told: set[str],
+    ) -> dict[str, int]:
+        """The seqs of an ending job's numbers, as far as rows need them."""
+        found = self._in_job.pop(job_id, None)
+        if found is None:  # adopted after a restart: its numbers' seqs are in _seq
+            pop = self._seq.pop
+            every = chain(succeeded, (v for v, _ in failed), (v for v, _ in retry), skipped)
+            return {value: pop(value) for value in every}
+        if not (told or failed or retry or skipped):
+            return {}  # every number's story is the job's
+        values, seqs = found
+        return dict(zip(values, decode_seqs(seqs), strict=True))
+
+    def _seqs_of(self, values: Sequence[str]) -> str:
+        if len(values) < 2:
+            return encode_seqs([self._seq[value] for value in values])
+        return encode_seqs(itemgetter(*values)(self._seq))  # a tuple, looked up in C
+
+    def _values(self, seqs: set[int]) -> dict[int, str]:
+        """The numbers at ``seqs``, read from their chunks."""
+        found: dict[int, str] = {}
+        if not seqs:
+            return found
+        for first_seq, numbers in self._db.execute("SELECT first_seq, numbers FROM chunks"):
+            values = numbers.split("\n")
+            for seq in range(first_seq, first_seq + len(values)):
+                if seq in seqs:
+                    found[seq] = values[seq - first_seq]
+        return found
+
+    def _load_open_numbers(self, view: View) -> None:
+        """After a restart: the value → seq map of every number not final yet."""
+        open_seqs = {seq for seq in range(self._next_seq) if not view.state_of(seq).is_final}
+        for seq, value in self._values(open_seqs).items():
+            self._seq[value] = seq
+            if seq in view.exceptions:
+                self._noted.add(value)
+        self._job_rows = {view.job_ids[row]: row for row in view.running}
+
+
+def _json(errors: Sequence[ErrorObject]) -> str:
+    return orjson.dumps(list(errors)).decode()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    # WAL with NORMAL: every commit survives the process being killed; a power cut may
+    # lose the last few, never consistency.
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def _set_meta(db: sqlite3.Connection, key: str, value: Any) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, orjson.dumps(value).decode()),
+    )
