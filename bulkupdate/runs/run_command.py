@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from bulkupdate.engine.resume_state import ResumeState
     from bulkupdate.input.number_streams import InputStream
     from bulkupdate.input.scan import Chunk
-    from bulkupdate.runs.events import EventLog, LogFormat, ProgressDisplay
+    from bulkupdate.runs.events import EventLog, LogFormat
+    from bulkupdate.runs.progress_bar import ProgressDisplay
 
 
 def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
@@ -133,7 +134,8 @@ async def execute(options: RunOptions, durable: Durable, err: TextIO | None = No
     """The run itself; reports to ``err`` and returns the exit code."""
     # The HTTP stack loads only for a real run, not for a dry run or a usage error.
     from bulkupdate.input.number_streams import open_input
-    from bulkupdate.runs.events import EventLog, ProgressDisplay, count_lines
+    from bulkupdate.runs.events import EventLog
+    from bulkupdate.runs.progress_bar import ProgressDisplay, count_lines
 
     err = err or sys.stderr
     journal = durable.journal

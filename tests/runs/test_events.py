@@ -14,9 +14,11 @@ import orjson
 import pytest
 
 import bulkupdate.runs.events as events_module
+import bulkupdate.runs.progress_bar as progress_bar_module
 from bulkupdate.engine.ledger import Progress
 from bulkupdate.errors import UsageError
-from bulkupdate.runs.events import TEXT_PREFIX, EventLog, ProgressDisplay, count_lines
+from bulkupdate.runs.events import TEXT_PREFIX, EventLog
+from bulkupdate.runs.progress_bar import ProgressDisplay, count_lines
 
 T0 = 1_700_000_000.25  # 2023-11-14 22:13:20.250 UTC
 KEY = "KEY0123456789ABCDEFabcdef_0123456789"
@@ -371,7 +373,7 @@ def test_count_lines_in_plain_and_gzip_files(tmp_path: Path) -> None:
 
 def test_count_lines_across_chunks_and_without_a_last_newline(tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
-    count = 3 * events_module.READ_CHUNK // 13 + 7  # 13 bytes a line: more than 3 chunks
+    count = 3 * progress_bar_module.READ_CHUNK // 13 + 7  # 13 bytes a line: more than 3 chunks
     big.write_bytes(b"+13125550100\n" * count)
     assert count_lines([str(big)]) == count
     ragged = tmp_path / "ragged.txt"
