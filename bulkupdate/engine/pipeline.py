@@ -226,7 +226,8 @@ async def run_engine(
         reconciled=submitter.reconciled,
         cap_refusals=submitter.cap_refusals,
         final_job_cap=slots.capacity,
-        final_rate=governor.model.rate,
+        # The pace it ended at: AIMD's rate, within the limit the last answers stated.
+        final_rate=min(governor.model.rate, governor.model.effective_ceiling),
         ownership=resolver.stats,
     )
 
