@@ -9,13 +9,11 @@ journal in use); a closed pipe ends quietly; anything else is a bug, told in one
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
-from bulkupdate.credentials import without_key
+from bulkupdate.commands import handle_report, handle_resume, handle_run, handle_status, tell
 from bulkupdate.errors import (
     AuthError,
     BulkUpdateError,
@@ -24,11 +22,8 @@ from bulkupdate.errors import (
     SpecError,
     UsageError,
 )
-from bulkupdate.escaping import printable_lines
-from bulkupdate.input.number_streams import NumberFiles
 from bulkupdate.input.sources import InputFormat
 from bulkupdate.last_resort import quiet_closed_stdout, report_bug
-from bulkupdate.request.spec import load_account_update, load_update_spec
 from bulkupdate.runs.start_or_resume import (
     EXIT_AUTH,
     EXIT_IN_USE,
@@ -38,9 +33,8 @@ from bulkupdate.runs.start_or_resume import (
     EXIT_REPORT_NOT_WRITTEN,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
-    RunOptions,
 )
-from bulkupdate.settings import EngineSettings, OwnershipMode
+from bulkupdate.settings import OwnershipMode
 from bulkupdate.version import __version__
 
 
@@ -201,7 +195,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--dry-run", action="store_true", help="read, check and batch; print the plan; send nothing"
     )
     _add_output_flags(output)
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=handle_run)
 
 
 def _add_budget_flag(group: argparse._ActionsContainer) -> None:
@@ -241,7 +235,7 @@ def _add_resume(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     resume.add_argument("--force", action="store_true", help="resume even if an input file changed")
     _add_budget_flag(resume)
     _add_output_flags(resume.add_argument_group("output"))
-    resume.set_defaults(handler=_resume)
+    resume.set_defaults(handler=handle_resume)
 
 
 def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -251,7 +245,7 @@ def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     status.add_argument("journal", metavar="JOURNAL")
     status.add_argument("--json", action="store_true", help="print it as one JSON object")
-    status.set_defaults(handler=_status)
+    status.set_defaults(handler=handle_status)
 
 
 def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -262,7 +256,7 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("journal", metavar="JOURNAL")
     report.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     report.add_argument("--out", metavar="FILE", help="write here instead of stdout")
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=handle_report)
 
 
 def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -275,138 +269,6 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     sandbox_command.configure_parser(sandbox)
     sandbox.set_defaults(handler=sandbox_command.run_command)
-
-
-def _run(args: argparse.Namespace) -> int:
-    account = None
-    if args.from_account:
-        _no_reading_flags(args)
-        spec, account = load_account_update(args.spec, args.sets, args.filters)
-    else:
-        spec = load_update_spec(args.spec, args.sets, args.filters)
-    options = RunOptions(
-        inputs=NumberFiles(
-            *args.inputs,
-            default_region=args.default_region,
-            column=args.column,
-            ids=args.ids,
-            strict=args.strict_numbers,
-            input_format=InputFormat(args.format) if args.format else None,
-        ),
-        spec=spec,
-        account=account,
-        engine=EngineSettings(
-            max_active_jobs=args.max_active_jobs,
-            max_attempts=args.max_attempts,
-            batch_size=args.batch_size,
-            ownership=OwnershipMode(args.ownership),
-        ),
-        rate=args.rate,
-        base_url=args.base_url,
-        report=args.report,
-        sandbox=args.sandbox,
-        sandbox_config=args.sandbox_config,
-        allow_insecure_http=args.allow_insecure_http,
-        dry_run=args.dry_run,
-        timeout=args.timeout,
-        journal=args.journal,
-        journal_dir=args.journal_dir,
-        keep_days=args.keep_days,
-        force=args.force,
-        log_format=args.log_format,
-        quiet=args.quiet,
-        budget=args.budget,
-    )
-    options.inputs.check()
-    from bulkupdate.runs.run_command import run_main
-
-    return run_main(options)
-
-
-def _no_reading_flags(args: argparse.Namespace) -> None:
-    given = [
-        flag
-        for flag, value in (
-            ("--default-region", args.default_region),
-            ("--column", args.column),
-            ("--format", args.format),
-            ("--ids", args.ids),
-            ("--strict-numbers", args.strict_numbers),
-        )
-        if value
-    ]
-    if given:
-        raise UsageError(
-            f"{', '.join(given)} say how to read input files; --from-account reads none "
-            "(the account's listing gives +E.164 numbers)"
-        )
-
-
-def _resume(args: argparse.Namespace) -> int:
-    from bulkupdate.runs.run_command import run_main
-    from bulkupdate.runs.start_or_resume import Durable, open_locked, pick_up
-
-    journal, lock = open_locked(args.journal)
-    try:
-        options = RunOptions.from_settings(
-            journal.settings,
-            journal=args.journal,
-            report=args.report,
-            log_format=args.log_format,
-            quiet=args.quiet,
-            force=args.force,
-            budget=args.budget,
-        )
-        options.resolved_api_key()
-        durable = Durable(journal, pick_up(journal, force=args.force), lock)
-    except BaseException:
-        journal.close()
-        lock.release()
-        raise
-    return run_main(options, resume=durable)
-
-
-def _status(args: argparse.Namespace) -> int:
-    import orjson
-
-    from bulkupdate.runs.journal import Journal
-    from bulkupdate.runs.status_and_report import status_dict, status_lines
-
-    journal = Journal.open(args.journal)
-    try:
-        if args.json:
-            sys.stdout.write(orjson.dumps(status_dict(journal)).decode() + "\n")
-        else:
-            for line in status_lines(journal):
-                print(line)  # escaped by status_lines
-    finally:
-        journal.close()
-    return EXIT_OK
-
-
-def _report(args: argparse.Namespace) -> int:
-    from bulkupdate.runs.journal import Journal
-    from bulkupdate.runs.output_paths import check_report_path
-    from bulkupdate.runs.status_and_report import write_report
-
-    journal = Journal.open(args.journal)
-    try:
-        if args.out:
-            inputs = [str(item.get("path")) for item in journal.settings.get("inputs", [])]
-            check_report_path(args.out, flag="--out", inputs=inputs, journal=[args.journal])
-            try:
-                out = open(args.out, "wb")  # noqa: SIM115
-            except OSError as exc:
-                raise UsageError(f"--out {args.out}: cannot be written ({exc.strerror})") from exc
-            with out:
-                rows = write_report(journal, out, args.format)
-            tell(f"{rows:,} rows to {args.out}")
-        else:
-            write_report(journal, sys.stdout.buffer, args.format)
-            sys.stdout.flush()
-    finally:
-        journal.close()
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -447,20 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last resort: a bug, told in one line, never a traceback
         report_bug(exc, command=args.command, log_format=getattr(args, "log_format", "text"))
         return EXIT_INTERNAL
-
-
-def tell(message: str) -> None:
-    """One message for the person on stderr, its every line escaped and prefixed.
-
-    Messages quote file names, input and the server's answers: whatever control
-    characters they hold are written as escapes, never sent to the terminal; and the
-    API key, should anything ever quote it, is not shown.
-    """
-    text = without_key(printable_lines(message), os.environ.get("TELNYX_API_KEY"))
-    with contextlib.suppress(OSError):  # stderr is closed: there is no one to tell
-        for line in text.split("\n"):
-            prefix = "bulkupdate: " if not line.startswith("  ") else ""
-            print(f"{prefix}{line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

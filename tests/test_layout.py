@@ -24,6 +24,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("budget",),
     ("engine",),
     ("runs",),
+    ("commands",),
     ("cli", "updater", "last_resort", "__main__", "__init__"),
 )
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
