@@ -24,7 +24,7 @@ from bulkupdate.errors import (
 )
 from bulkupdate.input.sources import InputFormat
 from bulkupdate.last_resort import quiet_closed_stdout, report_bug
-from bulkupdate.runs.start_or_resume import (
+from bulkupdate.runs.run_options import (
     EXIT_AUTH,
     EXIT_IN_USE,
     EXIT_INTERNAL,

@@ -17,10 +17,7 @@ from bulkupdate.escaping import printable_lines
 from bulkupdate.input.number_streams import NumberFiles
 from bulkupdate.input.sources import InputFormat
 from bulkupdate.request.spec import load_account_update, load_update_spec
-from bulkupdate.runs.start_or_resume import (
-    EXIT_OK,
-    RunOptions,
-)
+from bulkupdate.runs.run_options import EXIT_OK, RunOptions
 from bulkupdate.settings import EngineSettings, OwnershipMode
 
 

@@ -16,7 +16,7 @@ from bulkupdate.cli import main
 from bulkupdate.last_resort import first_leaf
 from bulkupdate.runs.events import EventLog
 from bulkupdate.runs.journal import Journal
-from bulkupdate.runs.start_or_resume import EXIT_INTERNAL
+from bulkupdate.runs.run_options import EXIT_INTERNAL
 from tests.processes import SandboxProcess, bulkupdate
 
 KEY = "KEYlastresort0123456789abcdef"

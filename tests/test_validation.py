@@ -17,7 +17,7 @@ from bulkupdate.errors import SpecError, UsageError
 from bulkupdate.input.number_streams import NumberFiles
 from bulkupdate.request.spec import load_update_spec
 from bulkupdate.request.spec_files import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, read_spec_file
-from bulkupdate.runs.start_or_resume import RunOptions, fingerprints
+from bulkupdate.runs.run_options import RunOptions, fingerprints
 from bulkupdate.sandbox import SandboxConfig
 from bulkupdate.settings import EngineSettings
 

@@ -21,7 +21,7 @@ from bulkupdate.escaping import printable
 from bulkupdate.input.listing_sweep import LARGEST_PAGE, SORT
 from bulkupdate.runs.account_input import AccountSource
 from bulkupdate.runs.embedded_sandbox import embedded_sandbox
-from bulkupdate.runs.start_or_resume import EXIT_OK, RunOptions
+from bulkupdate.runs.run_options import EXIT_OK, RunOptions
 
 
 async def account_dry_run(options: RunOptions, out: TextIO) -> int:

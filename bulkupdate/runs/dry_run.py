@@ -13,7 +13,7 @@ from bulkupdate.engine.outcomes import Outcome
 from bulkupdate.escaping import printable
 from bulkupdate.input.batching import Batch, Batcher
 from bulkupdate.runs.report_sinks import SummarySink
-from bulkupdate.runs.start_or_resume import EXIT_OK, EXIT_SOME_FAILED, RunOptions
+from bulkupdate.runs.run_options import EXIT_OK, EXIT_SOME_FAILED, RunOptions
 
 
 def dry_run(options: RunOptions, out: TextIO) -> int:

@@ -27,14 +27,11 @@ from bulkupdate.runs.dry_run import dry_run
 from bulkupdate.runs.embedded_sandbox import sandbox_config
 from bulkupdate.runs.journal import Journal
 from bulkupdate.runs.output_paths import check_run_paths
+from bulkupdate.runs.run_options import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, RunOptions
 from bulkupdate.runs.start_or_resume import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
     RUNS_DIRECTORY,
     AlreadyFinished,
     Durable,
-    RunOptions,
     start_or_resume,
 )
 

@@ -18,7 +18,7 @@ import pytest
 from bulkupdate.budget import open_budget
 from bulkupdate.budget.redis_budget import RedisBudget
 from bulkupdate.errors import UsageError
-from bulkupdate.runs.start_or_resume import RunOptions
+from bulkupdate.runs.run_options import RunOptions
 from tests.redis_server import RedisServer, free_port
 
 

@@ -18,13 +18,8 @@ from bulkupdate.request.spec import load_update_spec
 from bulkupdate.runs.journal import Journal
 from bulkupdate.runs.journal_dir import SECONDS_A_DAY, journal_in, prune, unfinished
 from bulkupdate.runs.journal_lock import JournalLock, lock_path
-from bulkupdate.runs.start_or_resume import (
-    AlreadyFinished,
-    Durable,
-    RunOptions,
-    open_locked,
-    start_or_resume,
-)
+from bulkupdate.runs.run_options import RunOptions
+from bulkupdate.runs.start_or_resume import AlreadyFinished, Durable, open_locked, start_or_resume
 from bulkupdate.settings import EngineSettings
 
 

@@ -24,7 +24,7 @@ import pytest
 from bulkupdate.cli import main
 from bulkupdate.runs.journal import Journal
 from bulkupdate.runs.journal_lock import lock_path
-from bulkupdate.runs.start_or_resume import EXIT_IN_USE
+from bulkupdate.runs.run_options import EXIT_IN_USE
 from tests.processes import SandboxProcess, bulkupdate, journal_says, wait_until
 
 KEY = "nightly-key"
