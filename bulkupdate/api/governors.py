@@ -1,13 +1,16 @@
 """How many requests a second, and how many jobs at once: two separate governors.
 
-``RateGovernor`` drives the pure ``ratemodel.RateModel`` with a clock: every request
+``RateGovernor`` drives the pure ``rate_model.RateModel`` with a clock: every request
 waits for its turn, and every answer's rate headers (or its 429) go back to the model.
 ``JobSlots`` caps the jobs pending or in progress, and finds the account's room again
 after other clients' jobs have taken some of it.
 
-The pacing is our own virtual-scheduling bucket, not aiolimiter's: aiolimiter fixes a
-bucket's rate when it is built, so following the server's limit and AIMD would mean
-reaching into its private state (or handing every waiter a fresh bucket, a burst).
+The pacing is our own virtual-scheduling bucket rather than a limiter library's (aiolimiter,
+for one): a published limiter fixes its rate when it is built, while this pace follows the
+server's stated limit and AIMD from one answer to the next, catches up on late sends
+within what every server model accepts, and hands back a wait rather than sleeping (a
+shared budget decides the wait elsewhere). Changing a built limiter's rate would mean
+reaching into its private state.
 """
 
 from __future__ import annotations
