@@ -192,8 +192,8 @@ class Ledger:
         if self._on_event is not None:
             self._on_event(name, **fields)
 
-    def finish_job(self, job: Job, batch: Batch) -> None:
-        """Settle every number of a final job."""
+    def finish_job(self, job: Job, batch: Batch, *, sent_at: float | None = None) -> None:
+        """Settle every number of a final job (sent at ``sent_at``, if known)."""
         self.active_jobs -= 1
         self.jobs_finished += 1
         by_id = batch.kind.value == "id"
@@ -235,7 +235,7 @@ class Ledger:
         # One jitter draw for the whole job keeps its retries together in one batch.
         jitter = self._rand()
         for value, errors in settlement.retry:
-            self.retry(value, errors, job.id, jitter=jitter)
+            self.retry(value, errors, job.id, jitter=jitter, sent_at=sent_at)
         if again:
             ready = self.pool.next_ready_at()
             after = 0.0 if ready is None else max(0.0, ready - self._clock())
@@ -288,8 +288,13 @@ class Ledger:
         job_id: str | None = None,
         *,
         jitter: float | None = None,
+        sent_at: float | None = None,
     ) -> None:
-        """Send ``value`` again after a backoff, unless it has used up its attempts."""
+        """Send ``value`` again after a backoff, unless it has used up its attempts.
+
+        The backoff spaces a number's attempts: it counts from when the failed one was
+        sent (``sent_at``, if known), as the job's own run is time the number waited.
+        """
         past = self.history.setdefault(value, History())
         if job_id:
             past.attempts += 1
@@ -300,7 +305,8 @@ class Ledger:
             return
         draw = self._rand if jitter is None else (lambda: jitter)
         wait = compute_backoff(max(1, past.attempts), self.retry_backoff, rand=draw)
-        self.pool.add(value, self._clock() + wait)
+        now = self._clock()
+        self.pool.add(value, now + wait if sent_at is None else max(now, sent_at + wait))
         self.in_flight -= 1
 
     def take_ready_retries(self) -> list[str]:

@@ -46,6 +46,7 @@ from bulkupdate.request.spec import JobKind
 SLOT_LEAD = 0.3  # seconds before the free job slots would run out to look at jobs
 MAX_QUIET = 30.0  # seconds: the longest the watcher goes without looking
 SETTLE_AFTER = 5.0  # seconds a due job's slot is lent before a poll settles it
+SETTLE_COST = 0.01  # the most of the pace settling looks may take while jobs are lent
 SETTLE_SPAN = 200  # jobs: settle before the due ones no longer fit in one list page
 COALESCE = 0.25  # seconds: jobs due this soon are looked at in the same round
 LIST_SLACK = 5  # extra jobs on a list page, for jobs other clients created meanwhile
@@ -60,6 +61,7 @@ class TrackedJob:
     batch: Batch
     created_seq: int  # the order in which this run created its jobs
     due: float
+    sent_at: float | None = None  # when its POST went (None: an earlier run created it)
     polls: int = 0
     missing_from_list: bool = False
     lent: bool = False  # its slot is lent out on the strength of its estimate
@@ -107,14 +109,15 @@ class JobWatcher:
         """Watch ``job`` (just created for ``batch``) until it ends; it holds a job slot."""
         self._created += 1
         self._learn_from_estimate(job, len(batch))
+        now = self._clock()
         if job.status.is_final:
-            self._finish(job, batch)
+            self._finish(job, batch, now)
             return
         # Once the input is all read, the jobs still to come are the last ones and their
         # retries: small, quick, and what the end of the run waits for.
         floor = END_POLL_SECONDS if self.ledger.input_done else MIN_POLL_SECONDS
         delay = first_poll_delay(job, len(batch), self.seconds_per_number, floor=floor)
-        self.jobs[job.id] = TrackedJob(job.id, batch, self._created, self._clock() + delay)
+        self.jobs[job.id] = TrackedJob(job.id, batch, self._created, now + delay, sent_at=now)
         self._wake()
 
     def adopt(self, job_id: str, batch: Batch) -> None:
@@ -220,9 +223,9 @@ class JobWatcher:
 
     def _settle_time(self, due: float) -> float:
         """With slots lent at their jobs' estimates, look only to settle outcomes: a few
-        seconds after the first is due (longer where other processes share the pace:
-        each settles as rarely as one would alone), or before the due ones outgrow one
-        list page."""
+        seconds after the first is due, and no more often than keeps these looks to 1%
+        of the pace (longer where other processes share the pace: each settles as rarely
+        as one would alone); or before the due ones outgrow one list page."""
         lent = [job for job in self.jobs.values() if job.lent]
         sharing = max(1, self.client.governor.sharing)
         span = SETTLE_SPAN // sharing  # the others' jobs fill the same list page
@@ -232,7 +235,9 @@ class JobWatcher:
             # The input has all been read: the failures of the jobs that ended so far
             # should join the last batches now, not follow them as a tail of their own.
             return self._clock()
-        settle_after = SETTLE_AFTER * sharing
+        # Where requests are what limits the run, each look delays a job by a request's
+        # turn; the failures it brings back would join fresh batches either way.
+        settle_after = max(SETTLE_AFTER * sharing, 1 / (SETTLE_COST * self.client.governor.share))
         return max(due, min(due + settle_after, self._last_poll + MAX_QUIET))
 
     @property
@@ -355,7 +360,7 @@ class JobWatcher:
             del self.jobs[tracked.job_id]
             if tracked.lent:
                 self.slots.reclaim()  # returned for good by the release below
-            self._finish(job, tracked.batch)
+            self._finish(job, tracked.batch, tracked.sent_at)
             return
         if tracked.lent and asked_at < tracked.due:
             return  # the look is older than the estimate it was lent on: it says nothing
@@ -366,9 +371,9 @@ class JobWatcher:
         tracked.polls += 1
         tracked.due = asked_at + next_poll_delay(job, self.seconds_per_number, tracked.polls)
 
-    def _finish(self, job: Job, batch: Batch) -> None:
+    def _finish(self, job: Job, batch: Batch, sent_at: float | None) -> None:
         self.slots.release()
-        self.ledger.finish_job(job, batch)
+        self.ledger.finish_job(job, batch, sent_at=sent_at)
         self.ledger.progress()
 
     # -- learning how long a number takes --------------------------------------------

@@ -174,6 +174,23 @@ def test_numbers_left_pending_go_again_and_those_the_filters_left_out_are_skippe
     assert ledger.totals.all_succeeded
 
 
+def test_a_retry_backoff_counts_from_when_the_failed_attempt_was_sent() -> None:
+    ledger, _, clock = make(batch_size=1, max_attempts=5)
+    ledger.input_done = True
+    batch = send(ledger, num(0))
+    # The job ran 0.3 s of the 1 s backoff (no jitter drawn): 0.7 s are left.
+    ledger.finish_job(final_job("j1", batch, failed=[(num(0), UNEXPECTED)]), batch, sent_at=99.7)
+    assert ledger.next_retry_at() == pytest.approx(100.7)
+    clock.now = 100.7
+    taken = ledger.take_retry_batch()
+    assert taken == batch
+    ledger.submitted("job", batch.values)
+    # A job that ran longer than the 2 s backoff: ready at once.
+    clock.now = 104.0
+    ledger.finish_job(final_job("j2", batch, failed=[(num(0), UNEXPECTED)]), batch, sent_at=101.0)
+    assert ledger.next_retry_at() == 104.0
+
+
 def test_retries_stop_at_max_attempts_with_the_last_errors() -> None:
     ledger, sink, clock = make(batch_size=1, max_attempts=3)
     errors = [UNEXPECTED, TIMEOUT, UNEXPECTED]
