@@ -46,7 +46,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, sandbox_flags: bool = True) -> argparse.ArgumentParser:
+    """The command line's parser. ``sandbox_flags=False`` leaves out the flags of
+    ``bulkupdate sandbox`` (the command is still listed): reading them imports the
+    sandbox's modules, which a run has no use for."""
     parser = _Parser(
         prog="bulkupdate",
         description="Update phone numbers in bulk through Telnyx's phone-number jobs API.",
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resume(commands)
     _add_status(commands)
     _add_report(commands)
-    _add_sandbox(commands)
+    _add_sandbox(commands, with_flags=sandbox_flags)
     return parser
 
 
@@ -259,20 +262,31 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.set_defaults(handler=handle_report)
 
 
-def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bulkupdate.sandbox import command as sandbox_command
-
+def _add_sandbox(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], *, with_flags: bool
+) -> None:
     sandbox = commands.add_parser(
         "sandbox",
         help="serve a local Telnyx-compatible jobs API for trials and tests",
         description="Serve a strict local server that behaves like Telnyx's phone-number jobs API.",
     )
+    if not with_flags:
+        return
+    from bulkupdate.sandbox import command as sandbox_command
+
     sandbox_command.configure_parser(sandbox)
     sandbox.set_defaults(handler=sandbox_command.run_command)
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not a flag (the top level's
+    flags, ``--help`` and ``--version``, take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(sandbox_flags=_command_of(argv) == "sandbox")
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

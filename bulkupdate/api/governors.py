@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import anyio
 
+from bulkupdate.api.loop_clock import loop_time, wait_at_most
 from bulkupdate.api.rate_model import RateModel
 from bulkupdate.api.wire import RateHeaders
 
@@ -34,7 +35,7 @@ class RateGovernor:
     >>> governor.answered(sent_at, headers)         # after each answer (or .throttled)
     """
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = anyio.current_time) -> None:
+    def __init__(self, rate: float, *, clock: Callable[[], float] = loop_time) -> None:
         self.model = RateModel(ceiling=rate)
         self._clock = clock
         self._queue = anyio.Lock()
@@ -130,7 +131,7 @@ class JobSlots:
         capacity: int,
         *,
         probe_interval: float = 2.0,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         if capacity < 1:
             raise ValueError("at least one job must be allowed at a time")
@@ -195,12 +196,10 @@ class JobSlots:
                 # submitter waiting.
                 async with self._queue:
                     while self.held >= self.capacity:
-                        changed = self._changed
                         at_most = None
                         if self._next_probe is not None:
                             at_most = max(0.0, self._next_probe - self._clock())
-                        with anyio.move_on_after(at_most):
-                            await changed.wait()
+                        await wait_at_most(self._changed, at_most)
             finally:
                 self.waiting -= 1
         self.active += 1

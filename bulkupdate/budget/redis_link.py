@@ -24,6 +24,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import AuthenticationError, ReadOnlyError, RedisError, ResponseError
 
 from bulkupdate.api.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.api.loop_clock import loop_time
 from bulkupdate.budget.urls import redacted_url
 from bulkupdate.errors import UsageError
 
@@ -59,7 +60,7 @@ class RedisLink:
         url: str,
         api_key: str,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         self.where = redacted_url(url)
         self.namespace = account_namespace(api_key)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import anyio
 
 from bulkupdate.api.governors import RateGovernor
+from bulkupdate.api.loop_clock import loop_time
 from bulkupdate.api.wire import RateHeaders
 from bulkupdate.budget.redis_link import BudgetUnavailable, RedisLink, micros
 
@@ -60,7 +61,7 @@ class SharedPace(RateGovernor):
     """A ``RateGovernor`` whose requests also keep a pace shared through Redis."""
 
     def __init__(
-        self, rate: float, link: RedisLink, *, clock: Callable[[], float] = anyio.current_time
+        self, rate: float, link: RedisLink, *, clock: Callable[[], float] = loop_time
     ) -> None:
         super().__init__(rate, clock=clock)
         self.link = link

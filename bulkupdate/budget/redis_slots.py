@@ -23,6 +23,7 @@ from collections.abc import Callable
 import anyio
 
 from bulkupdate.api.governors import JobSlots
+from bulkupdate.api.loop_clock import loop_time
 from bulkupdate.budget.redis_link import BudgetUnavailable, RedisLink, micros
 
 LEASE_MARGIN = 5.0  # seconds a lease outlives its job's expected length
@@ -64,7 +65,7 @@ class LeasedSlots(JobSlots):
         capacity: int,
         link: RedisLink,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         super().__init__(capacity, clock=clock)
         self.link = link

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import anyio
 
 from bulkupdate.api.governors import JobSlots
+from bulkupdate.api.loop_clock import loop_time
 
 
 class RoundRobin:
@@ -107,7 +108,7 @@ class SharedSlots:
     >>> slots = shared.for_run()                    # one per run (``run_engine``)
     """
 
-    def __init__(self, account: JobSlots, *, clock: Callable[[], float] = anyio.current_time):
+    def __init__(self, account: JobSlots, *, clock: Callable[[], float] = loop_time):
         self.account = account
         self.door = RoundRobin()
         self._clock = clock
@@ -139,6 +140,9 @@ class SharedSlots:
         async def take() -> None:
             while True:
                 next_orphan = self.free_orphans()
+                if next_orphan is None:  # no deadline: no cancel scope (see loop_clock.py)
+                    await self.account.acquire()
+                    return
                 with anyio.move_on_after(next_orphan):
                     await self.account.acquire()
                     return

@@ -16,6 +16,7 @@ from typing import Protocol
 import anyio
 
 from bulkupdate.api.backoff import BackoffPolicy, compute_backoff
+from bulkupdate.api.loop_clock import loop_time, wait_at_most
 from bulkupdate.api.wire import ErrorObject, Job
 from bulkupdate.engine.job_states import FILTERED_OUT, settle
 from bulkupdate.engine.outcomes import Outcome, OutcomeSink, OutcomeStatus, Totals
@@ -122,7 +123,7 @@ class Ledger:
         batch_size: int,
         max_attempts: int,
         retry_backoff: BackoffPolicy = RETRY_BACKOFF,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
         rand: Callable[[], float] = random.random,
         on_progress: Callable[[Progress], None] | None = None,
         filtered: bool = False,
@@ -395,9 +396,7 @@ class Ledger:
 
     async def wait_for_change(self, at_most: float | None = None) -> None:
         """Return when the books change, or after ``at_most`` seconds."""
-        event = self._changed
-        with anyio.move_on_after(at_most):
-            await event.wait()
+        await wait_at_most(self._changed, at_most)
 
     def progress(self) -> None:
         if self._on_progress is not None:

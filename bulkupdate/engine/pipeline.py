@@ -24,6 +24,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulkupdate.api.client import ApiClient
 from bulkupdate.api.governors import JobSlots
+from bulkupdate.api.loop_clock import loop_time
 from bulkupdate.budget.slots import RunSlots, SharedSlots
 from bulkupdate.engine.ledger import Ledger, Progress, Recorder
 from bulkupdate.engine.outcomes import OutcomeSink, Totals
@@ -171,7 +172,7 @@ async def run_engine(
                     await send.send(batch)
                     continue
                 ready_at = ledger.next_retry_at()
-                at_most = None if ready_at is None else max(0.0, ready_at - anyio.current_time())
+                at_most = None if ready_at is None else max(0.0, ready_at - loop_time())
                 await ledger.wait_for_change(at_most)
 
     async def submit(receive: MemoryObjectReceiveStream[Batch]) -> None:
@@ -249,7 +250,7 @@ async def _pick_up(
         ledger.dispatched(batch)
         ledger.submitted(job_id, values)
         watcher.adopt(job_id, batch)
-    now = anyio.current_time()
+    now = loop_time()
     for value, attempts, job_ids, errors in resume.retry:
         ledger.history[value] = History(attempts, list(job_ids), tuple(errors))
         ledger.pool.add(value, now)

@@ -18,6 +18,7 @@ import anyio
 
 from bulkupdate.api.backoff import BackoffPolicy, compute_backoff
 from bulkupdate.api.client import ApiClient
+from bulkupdate.api.loop_clock import loop_time
 from bulkupdate.api.wire import Job
 from bulkupdate.budget.slots import RunSlots
 from bulkupdate.engine.job_states import Refusal, classify_refusal
@@ -53,7 +54,7 @@ class Submitter:
         *,
         backoff: BackoffPolicy = RESEND_BACKOFF,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         self.client = client
         self.request = request

@@ -29,6 +29,7 @@ import anyio
 import anyio.lowlevel
 
 from bulkupdate.api.client import MAX_PAGE_SIZE, ApiClient
+from bulkupdate.api.loop_clock import loop_time, wait_at_most
 from bulkupdate.api.wire import Job
 from bulkupdate.budget.slots import RunSlots
 from bulkupdate.engine.job_states import (
@@ -77,7 +78,7 @@ class JobWatcher:
         ledger: Ledger,
         slots: RunSlots,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
         lend: bool = True,
     ) -> None:
         self.client = client
@@ -272,9 +273,7 @@ class JobWatcher:
             self.lending = False  # this server's estimates are not to be lent against
 
     async def _wait(self, at_most: float | None) -> None:
-        added = self._added
-        with anyio.move_on_after(at_most):
-            await added.wait()
+        await wait_at_most(self._added, at_most)
 
     def nudge(self) -> None:
         """Something that decides when to poll changed (the input ended, a cap dropped)."""

@@ -38,6 +38,7 @@ from bulkupdate.api.wire import ErrorObject
 from bulkupdate.engine.resume_state import ResumeState
 from bulkupdate.errors import UsageError
 from bulkupdate.input.scan import Duplicate, Rejection
+from bulkupdate.runs.fresh_numbers import FreshNumbers
 from bulkupdate.runs.journal_queries import JournalQueries
 from bulkupdate.runs.journal_reader import NumberState, View
 from bulkupdate.runs.journal_reader import decode_seqs as decode_seqs
@@ -72,6 +73,10 @@ class Journal(JournalQueries):
         self.path = str(path)
         self._db = connection
         self._seq: dict[str, int] = {}  # value → seq, for numbers read and in no job
+        # Numbers read and in no post yet, as their chunks: a post of the next ones in
+        # order takes its seqs from here, and the rest spill into ``_seq`` when asked for.
+        self._fresh = FreshNumbers()
+        self._taken: dict[int, tuple[Sequence[str], int]] = {}  # post → (values, first seq)
         self._noted: set[str] = set()  # numbers not final with a row in exceptions
         self._job_rows: dict[str, int] = {}  # job id → jobs.job
         # A running job's numbers and their seqs (as ``encode_seqs`` text): looked up
@@ -86,7 +91,8 @@ class Journal(JournalQueries):
         self.beside_read: Callable[[sqlite3.Connection], None] | None = None
 
     def __repr__(self) -> str:
-        return f"<Journal {self.path} values={self._next_seq} open={len(self._seq)}>"
+        open_numbers = len(self._seq) + len(self._fresh)
+        return f"<Journal {self.path} values={self._next_seq} open={open_numbers}>"
 
     # -- opening ---------------------------------------------------------------------
 
@@ -157,7 +163,7 @@ class Journal(JournalQueries):
         start = self._next_seq
         self._next_seq += len(values)
         self._chunks += 1
-        self._seq.update(zip(values, range(start, self._next_seq), strict=True))
+        self._fresh.add(start, values)
         with self._db as db:
             if values:
                 db.execute(
@@ -177,7 +183,8 @@ class Journal(JournalQueries):
 
     def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int:
         """A job POST is about to go out: note it, so a lost answer can be looked into."""
-        seqs = self._seqs_of(values)
+        first = self._fresh.take(values)
+        seqs = self._seqs_of(values) if first is None else _run_of(first, len(values))
         with self._db as db:
             cursor = db.execute(
                 "INSERT INTO posts (kind, sent_at, seqs) VALUES (?, ?, ?)", (kind, sent_at, seqs)
@@ -185,11 +192,14 @@ class Journal(JournalQueries):
         post = cursor.lastrowid
         assert post is not None
         self._posts[post] = seqs
+        if first is not None:
+            self._taken[post] = (values, first)
         return post
 
     def posted(self, post: int | None, job_id: str, kind: str, values: Sequence[str]) -> None:
         """The POST made job ``job_id`` (or a lost answer's job was found): submitted."""
         known = self._posts.pop(post, None) if post is not None else None
+        taken = self._taken.pop(post, None) if post is not None else None
         seqs, in_job = self._seq, known or self._seqs_of(values)
         with self._db as db:
             cursor = db.execute(
@@ -200,7 +210,12 @@ class Journal(JournalQueries):
             assert row is not None
             self._job_rows[job_id] = row
             noted = self._noted
-            again = [seqs[value] for value in values if value in noted] if noted else []
+            if not noted:
+                again = []
+            elif taken is not None:  # fresh from the chunks: values[i] is seq first + i
+                again = [taken[1] + i for i, value in enumerate(values) if value in noted]
+            else:
+                again = [seqs[value] for value in values if value in noted]
             if again:  # numbers with a story already: one more attempt in it
                 db.executemany(
                     "UPDATE exceptions SET state = 1, attempts = attempts + 1, "
@@ -212,11 +227,16 @@ class Journal(JournalQueries):
         # The job holds its numbers' seqs now: a run with many jobs ended but not yet
         # seen to end keeps no entry per number for them.
         self._in_job[job_id] = (tuple(values), in_job)
-        deque(map(seqs.pop, values), maxlen=0)
+        if taken is None:  # (taken ones left ``_fresh`` when posted, and never were in _seq)
+            deque(map(seqs.pop, values), maxlen=0)
 
     def post_done(self, post: int) -> None:
         """The POST made no job (refused, or nothing found after a lost answer)."""
         self._posts.pop(post, None)
+        taken = self._taken.pop(post, None)
+        if taken is not None:  # its numbers go again, in another post: look them up then
+            values, first = taken
+            self._seq.update(zip(values, range(first, first + len(values)), strict=True))
         with self._db as db:
             db.execute("DELETE FROM posts WHERE post = ?", (post,))
 
@@ -273,6 +293,7 @@ class Journal(JournalQueries):
     def failed(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None:
         """Numbers failed for good outside any job (the API refused their request)."""
         text = orjson.dumps(list(errors)).decode()
+        self._fresh.spill(self._seq)
         rows = []
         for value in values:
             self._noted.discard(value)
@@ -363,6 +384,7 @@ class Journal(JournalQueries):
         """The seqs of an ending job's numbers, as far as rows need them."""
         found = self._in_job.pop(job_id, None)
         if found is None:  # adopted after a restart: its numbers' seqs are in _seq
+            self._fresh.spill(self._seq)
             pop = self._seq.pop
             every = chain(succeeded, (v for v, _ in failed), (v for v, _ in retry), skipped)
             return {value: pop(value) for value in every}
@@ -372,6 +394,7 @@ class Journal(JournalQueries):
         return dict(zip(values, decode_seqs(seqs), strict=True))
 
     def _seqs_of(self, values: Sequence[str]) -> str:
+        self._fresh.spill(self._seq)  # (a no-op unless posts left the chunks' order)
         if len(values) < 2:
             return encode_seqs([self._seq[value] for value in values])
         return encode_seqs(itemgetter(*values)(self._seq))  # a tuple, looked up in C
@@ -396,6 +419,11 @@ class Journal(JournalQueries):
             if seq in view.exceptions:
                 self._noted.add(value)
         self._job_rows = {view.job_ids[row]: row for row in view.running}
+
+
+def _run_of(first: int, count: int) -> str:
+    """The seqs ``first`` to ``first + count - 1``, as ``encode_seqs`` writes one run."""
+    return str(first) if count == 1 else f"{first}-{first + count - 1}"
 
 
 def _json(errors: Sequence[ErrorObject]) -> str:
