@@ -184,7 +184,10 @@ class Journal(JournalQueries):
     def posting(self, kind: str, values: Sequence[str], sent_at: str) -> int:
         """A job POST is about to go out: note it, so a lost answer can be looked into."""
         first = self._fresh.take(values)
-        seqs = self._seqs_of(values) if first is None else _run_of(first, len(values))
+        if first is None:
+            seqs = self._seqs_of(values)
+        else:  # the next numbers read: one run of seqs
+            seqs = encode_seqs(range(first, first + len(values)))
         with self._db as db:
             cursor = db.execute(
                 "INSERT INTO posts (kind, sent_at, seqs) VALUES (?, ?, ?)", (kind, sent_at, seqs)
@@ -419,11 +422,6 @@ class Journal(JournalQueries):
             if seq in view.exceptions:
                 self._noted.add(value)
         self._job_rows = {view.job_ids[row]: row for row in view.running}
-
-
-def _run_of(first: int, count: int) -> str:
-    """The seqs ``first`` to ``first + count - 1``, as ``encode_seqs`` writes one run."""
-    return str(first) if count == 1 else f"{first}-{first + count - 1}"
 
 
 def _json(errors: Sequence[ErrorObject]) -> str:

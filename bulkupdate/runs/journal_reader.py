@@ -186,6 +186,8 @@ def seq_ranges(text: str) -> Iterator[tuple[int, int]]:
 
 def encode_seqs(seqs: Iterable[int]) -> str:
     """Seqs as ranges, ``0-999,1204``: a fresh batch is one range."""
+    if isinstance(seqs, range) and seqs.step == 1 and seqs:  # one run, known as one
+        return str(seqs[0]) if len(seqs) == 1 else f"{seqs[0]}-{seqs[-1]}"
     found = seqs if isinstance(seqs, list | tuple) else list(seqs)
     if found and found[-1] - found[0] == len(found) - 1 and all(map(lt, found, found[1:])):
         return str(found[0]) if len(found) == 1 else f"{found[0]}-{found[-1]}"  # checked in C
