@@ -1,8 +1,12 @@
-"""The watcher's judgement of a job-cap refusal: a wrong estimate, or other clients' jobs."""
+"""The watcher's judgement of a job-cap refusal (a wrong estimate, or other clients' jobs),
+and when it looks only to settle the outcomes of jobs whose slots are lent."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
+
+import pytest
 
 from bulkupdate.api.governors import JobSlots
 from bulkupdate.budget.slots import RunSlots, SharedSlots
@@ -53,3 +57,18 @@ def test_a_refusal_with_nothing_lent_is_other_clients_jobs() -> None:
     assert watcher.estimate_refused(posted_at=9.9)
     now[0] = 12.0
     assert not watcher.estimate_refused(posted_at=11.0)  # posted after they were taken back
+
+
+@pytest.mark.parametrize(("rate", "settles_at"), [(10.0, 10.0), (20.0, 5.0), (100.0, 5.0)])
+def test_settling_looks_take_at_most_one_percent_of_the_pace(
+    rate: float, settles_at: float
+) -> None:
+    now = [0.0]
+    slots = SharedSlots(JobSlots(20, clock=lambda: now[0]), clock=lambda: now[0]).for_run()
+    client = SimpleNamespace(governor=SimpleNamespace(share=rate, sharing=1))
+    ledger = SimpleNamespace(input_read=False, nothing_to_submit=False)
+    watcher = JobWatcher(
+        cast(Any, client), JobKind.UPDATE, cast(Any, ledger), slots, clock=lambda: now[0]
+    )
+    lend(watcher, slots, "a")  # due at 0, its slot lent: only its outcome is left to see
+    assert watcher._next_round() == settles_at
