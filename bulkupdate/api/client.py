@@ -10,7 +10,6 @@ the caller can find out (``submitter.py`` reconciles through the jobs list).
 from __future__ import annotations
 
 import asyncio
-import mmap
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import TypeVar
@@ -18,6 +17,7 @@ from typing import TypeVar
 import aiohttp
 import anyio
 
+from bulkupdate.api.answer_maps import AnswerMaps
 from bulkupdate.api.backoff import BackoffPolicy, compute_backoff
 from bulkupdate.api.governors import RateGovernor
 from bulkupdate.api.wire import (
@@ -45,10 +45,6 @@ MAX_THROTTLED_IN_A_ROW = 50
 # memory of its own; see ``_read``. Past the upper bound, as any other.
 LARGE_ANSWER = 1 << 20
 LARGEST_MAPPED = 1 << 30
-
-# Every page of such a map gets filled: where the kernel can, it gives them all at once,
-# at half the CPU of a fault for each page as it is first written (Linux's MAP_POPULATE).
-_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 GET_BACKOFF = BackoffPolicy(base=0.5, cap=20.0)
 
@@ -87,6 +83,7 @@ class ApiClient:
         self.backoff = backoff
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 15.0))
         self._session: aiohttp.ClientSession | None = None
+        self._answer_maps = AnswerMaps()
 
     def __repr__(self) -> str:
         # Never the key.
@@ -216,7 +213,7 @@ class ApiClient:
                 allow_redirects=False,
                 trace_request_ctx=stamp,
             ) as response:
-                answer = await _read(response)
+                answer = await _read(response, self._answer_maps)
                 status = response.status
                 rate = rate_headers(response.headers)
         except BaseException as exc:
@@ -262,21 +259,22 @@ class _Stamp:
         self.sent_at = sent_at
 
 
-async def _read(response: aiohttp.ClientResponse) -> Body:
-    """The answer's body. A large success answer is read into an anonymous memory map of
-    its announced length: held once, not as its chunks and then their join, and handed
-    back to the system when dropped, where glibc would keep freed blocks of that size on
-    the process's heap (a run reading pages of jobs grew by tens of MB that way)."""
+async def _read(response: aiohttp.ClientResponse, maps: AnswerMaps) -> Body:
+    """The answer's body. A large success answer is read into a memory map of at least
+    its announced length (``answer_maps.py``): held once, not as its chunks and then
+    their join, and given back to the system when dropped, where glibc would keep freed
+    blocks of that size on the process's heap (a run reading pages of jobs grew by tens
+    of MB that way)."""
     size = response.content_length
     if response.status >= 300 or size is None or not LARGE_ANSWER <= size <= LARGEST_MAPPED:
         return await response.read()
-    if _POPULATE:
-        buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _POPULATE)
-    else:
-        buffer = mmap.mmap(-1, size)
-    async for chunk in response.content.iter_any():
-        buffer.write(chunk)  # aiohttp stops at the announced length, or raises
-    return memoryview(buffer)[: buffer.tell()]
+    buffer = maps.take(size)
+    try:
+        async for chunk in response.content.iter_any():
+            buffer.write(chunk)  # aiohttp stops at the announced length, or raises
+        return memoryview(buffer)[: buffer.tell()]
+    finally:
+        maps.give_back(buffer)
 
 
 def _decoded(decode: Callable[[Body], _T], answer: Body, method: str, path: str) -> _T:
