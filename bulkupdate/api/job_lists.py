@@ -92,14 +92,14 @@ def count(raw: msgspec.Raw) -> int:
         return len(operations(raw))
 
 
-def keys(raw: msgspec.Raw, *, by_id: bool) -> set[str | None]:
-    """The key (``Operation.key``) of every operation in a raw list: only that field is
-    read, into a set built in C."""
+def keys(raw: msgspec.Raw, *, by_id: bool) -> list[str | None]:
+    """The key (``Operation.key``) of every operation in a raw list, in its order: only
+    that field is read, into a list built in C."""
     decoder, key = (_IDS, _ID) if by_id else (_NUMBERS, _NUMBER)
     try:
-        return set(map(key, decoder.decode(raw)))
+        return list(map(key, decoder.decode(raw)))
     except msgspec.DecodeError:
-        return {op.key(by_id) for op in operations(raw)}
+        return [op.key(by_id) for op in operations(raw)]
 
 
 # -- lenient: any JSON, odd parts skipped ---------------------------------------------

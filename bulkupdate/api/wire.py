@@ -136,13 +136,13 @@ class Job:
         """How many operations are pending, none of them read."""
         return _count(self._pending)
 
-    def successful_keys(self, by_id: bool) -> set[str | None]:
-        """The key (``Operation.key``) of every successful operation: all that settling
-        a job that completed cleanly needs (see ``job_lists.keys``)."""
+    def successful_keys(self, by_id: bool) -> list[str | None]:
+        """The key (``Operation.key``) of every successful operation, in the answer's
+        order: all that settling a job that completed cleanly needs (``job_lists.keys``)."""
         found = self._successful
         if isinstance(found, msgspec.Raw):
             return job_lists.keys(found, by_id=by_id)
-        return {op.key(by_id) for op in found}
+        return [op.key(by_id) for op in found]
 
     def _fields(self) -> tuple[object, ...]:
         return (

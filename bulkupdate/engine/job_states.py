@@ -87,16 +87,17 @@ def settle(job: Job, sent: Sequence[str], *, by_id: bool, filtered: bool = False
     """Sort the numbers ``sent`` in ``job`` (which must be final) by their fate.
 
     Operations are matched by the key the batch used: ids for an id batch, else numbers.
-    Operations for numbers not in ``sent`` are ignored. A sent number in none of the
+    Operations for numbers not in ``sent`` (which holds each value once, as a batch
+    does) are ignored. A sent number in none of the
     job's lists was left out by the request's filters if it had any (skipped), and was
     never applied otherwise (retried). A job that completed with exactly the numbers
     sent as its successful operations, nothing failed or pending, has them all succeeded,
     in the order sent.
     """
     assert job.status.is_final, job
-    wanted = set(sent)
-    if _completed_cleanly(job, wanted, len(sent), by_id):
+    if _completed_cleanly(job, sent, by_id):
         return Settlement(succeeded=list(sent))
+    wanted = set(sent)
     seen: set[str] = set()
     result = Settlement()
     for op in job.successful:
@@ -128,17 +129,20 @@ def settle(job: Job, sent: Sequence[str], *, by_id: bool, filtered: bool = False
     return result
 
 
-def _completed_cleanly(job: Job, wanted: set[str], sent: int, by_id: bool) -> bool:
+def _completed_cleanly(job: Job, sent: Sequence[str], by_id: bool) -> bool:
     """The common end: the job completed, nothing failed or pending, and its successful
     operations are the numbers sent. Told from their keys alone, read in C: nothing is
-    looked at number by number."""
-    return (
-        job.status is JobStatus.COMPLETED
-        and len(wanted) == sent
-        and not job.failed
-        and not job.pending
-        and job.successful_keys(by_id) == wanted
-    )
+    looked at number by number. Where the API lists them in the order they were sent,
+    two lists compare, and none of the thousand new strings is hashed."""
+    if job.status is not JobStatus.COMPLETED or job.failed or job.pending:
+        return False
+    done = job.successful_keys(by_id)
+    if len(done) != len(sent):
+        return False
+    if done == (sent if isinstance(sent, list) else list(sent)):
+        return True
+    wanted = set(sent)
+    return len(wanted) == len(sent) and set(done) == wanted
 
 
 def vanished_job(job_id: str, kind: str, batch: Batch) -> Job:

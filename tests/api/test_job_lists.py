@@ -53,7 +53,7 @@ def test_a_job_read_lazily_equals_the_job_read_whole(data: dict[str, Any]) -> No
     # The counts and keys first, before anything else reads the lists.
     assert lazy.pending_count == len(whole.pending)
     for by_id in (False, True):
-        assert lazy.successful_keys(by_id) == {op.key(by_id) for op in whole.successful}
+        assert lazy.successful_keys(by_id) == [op.key(by_id) for op in whole.successful]
     assert lazy == whole
     assert repr(lazy) == repr(whole)
 
@@ -72,8 +72,8 @@ def test_a_clean_job_is_settled_from_the_keys_alone() -> None:
     job = decode_job(
         orjson.dumps({"data": {"id": JOB_ID, "status": "completed", "successful_operations": ops}})
     )
-    assert job.successful_keys(False) == set(numbers)
-    assert job.successful_keys(True) == {op["id"] for op in ops}
+    assert job.successful_keys(False) == numbers
+    assert job.successful_keys(True) == [op["id"] for op in ops]
     assert job.pending_count == 0
     assert (job.pending, job.failed) == ((), ())
 
@@ -81,7 +81,7 @@ def test_a_clean_job_is_settled_from_the_keys_alone() -> None:
 def test_a_job_built_from_values_answers_the_same_questions() -> None:
     op = job_lists.Operation("5", "+13125550100")
     job = Job(JOB_ID, "update_phone_numbers", JobStatus.EXPIRED, None, None, (), (op,), (op,))
-    assert job.successful_keys(True) == {"5"}
+    assert job.successful_keys(True) == ["5"]
     assert job.pending_count == 1
     assert hash(job) == hash(Job(JOB_ID, "", JobStatus.PENDING, None, None))
 
@@ -98,7 +98,7 @@ def test_a_raw_list_of_odd_entries_is_read_leniently() -> None:
             }
         )
     )
-    assert found.successful_keys(False) == {"13125550100"}
+    assert found.successful_keys(False) == ["13125550100"]
     assert found.pending_count == 2
     assert found.pending == (job_lists.Operation("5"), job_lists.Operation("6"))
 
@@ -111,7 +111,7 @@ def test_a_list_of_the_wrong_shape_reads_as_empty_whenever_it_is_read(shape: str
     ).encode()
     job = decode_job(body)
     assert job.pending_count == 0
-    assert job.successful_keys(False) == set()
+    assert job.successful_keys(False) == []
     assert (job.phone_numbers, job.successful, job.failed) == ((), (), ())
 
 
