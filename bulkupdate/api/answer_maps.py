@@ -49,6 +49,11 @@ class AnswerMaps:
         view of this one is gone."""
         self._spare = buffer
 
+    def release(self) -> None:
+        """No more answers will come: the spare map goes back to the system (once no
+        view of its last answer is left)."""
+        self._spare = None
+
 
 def _resized(buffer: mmap.mmap, size: int) -> bool:
     """Grow ``buffer`` to ``size`` bytes if it is smaller (never shrink it: pages vary by

@@ -106,6 +106,7 @@ class ApiClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._answer_maps.release()  # what comes after the requests need not share the peak
         if self._session is not None:
             await self._session.close()
             self._session = None

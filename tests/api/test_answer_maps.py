@@ -60,3 +60,11 @@ def test_answers_read_at_the_same_time_get_maps_of_their_own() -> None:
     maps.give_back(first)
     maps.give_back(second)
     assert maps.take(10) is second
+
+
+def test_a_released_spare_is_not_read_into_again() -> None:
+    maps = AnswerMaps()
+    first = maps.take(10)
+    maps.give_back(first)
+    maps.release()
+    assert maps.take(10) is not first
