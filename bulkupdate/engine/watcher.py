@@ -101,7 +101,7 @@ class JobWatcher:
         self._input_read_at = float("inf")
         self._reclaimed_at = -math.inf  # when lent slots were last taken back on a refusal
         self._list_latency = LIST_LATENCY  # how long the last page of jobs took to come
-        self._listed = (self._last_poll, 0)  # when the last list was asked for; jobs by then
+        self._listed = (self._last_poll, 0)  # when the last list was asked for; requests by then
 
     def __repr__(self) -> str:
         return (
@@ -331,18 +331,20 @@ class JobWatcher:
 
     def _list_slack(self) -> int:
         """Jobs that may be created while a page of jobs is on its way, pushing the due
-        ones down the list: this run's own, at the pace it has been creating them since
-        the last list (at most the governor's) for as long as the last page took to come,
-        with a margin; and a few of other clients'.
+        ones down the list: those of every call in this process (they all go through its
+        governor), at the pace its requests have gone since the last list (at most the
+        governor's rate) for as long as the last page took to come, with a margin; and a
+        few of other clients'.
 
         Each job too many on a page is about 90 KB to read for nothing; each too few
         may cost a second page, a request."""
+        governor = self.client.governor
         now = self._clock()
-        since, created_then = self._listed
-        self._listed = (now, self._created)
-        rate = self.client.governor.model.rate
+        since, requests_then = self._listed
+        self._listed = (now, governor.requests)
+        rate = governor.model.rate
         if now > since:
-            rate = min(rate, (self._created - created_then) / (now - since))
+            rate = min(rate, (governor.requests - requests_then) / (now - since))
         return LIST_SLACK + math.ceil(rate * LIST_MARGIN * self._list_latency)
 
     async def _take_page(self, jobs: Sequence[Job], wanted: set[str], asked_at: float) -> float:

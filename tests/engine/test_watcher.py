@@ -77,13 +77,14 @@ def test_settling_looks_take_at_most_one_percent_of_the_pace(
 
 async def test_a_list_page_has_room_for_the_jobs_created_while_it_comes_at_their_pace() -> None:
     """The page holds the jobs from the oldest due one on, and room for those created
-    while it is on its way: twice as many as the pace since the last list would make in
-    the time the last page took (the governor's rate at most), and a few of others'."""
+    while it is on its way, by any call of the process: twice as many as the pace of its
+    requests since the last list would make in the time the last page took (the
+    governor's rate at most), and a few of other clients'."""
     now = [0.0]
     asked: list[int] = []
 
     class Client:
-        governor = SimpleNamespace(sharing=1, model=SimpleNamespace(rate=100.0))
+        governor = SimpleNamespace(sharing=1, requests=0, model=SimpleNamespace(rate=100.0))
 
         async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int) -> JobsPage:
             asked.append(page_size)
@@ -96,14 +97,15 @@ async def test_a_list_page_has_room_for_the_jobs_created_while_it_comes_at_their
     )
 
     async def list_back_to(created: int, oldest_due: int, at: float) -> None:
-        watcher._created, now[0] = created, at
+        # Each request a job of this run or another call's: the governor counts them all.
+        watcher._created, Client.governor.requests, now[0] = created, created, at
         await watcher._poll_by_list([TrackedJob("a", cast(Any, None), oldest_due, due=0.0)])
 
-    # 10 jobs in the first 10 s, and no page seen yet: 0.5 s assumed. 3 jobs + 5 + 1.
+    # 10 requests in the first 10 s, and no page seen yet: 0.5 s assumed. 3 jobs + 5 + 1.
     await list_back_to(10, oldest_due=8, at=10.0)
-    # 40 jobs in the next 10 s, and the last page took 0.4 s: 3 + 5 + ⌈4 × 2 × 0.4⌉.
+    # 40 in the next 10 s, and the last page took 0.4 s: 3 + 5 + ⌈4 × 2 × 0.4⌉.
     await list_back_to(50, oldest_due=48, at=20.0)
-    # 100 jobs in 10 s, more than the governor's 5 a second allows: 3 + 5 + ⌈5 × 2 × 0.4⌉.
+    # 100 in 10 s, more than the governor's 5 a second allows: 3 + 5 + ⌈5 × 2 × 0.4⌉.
     Client.governor.model.rate = 5.0
     await list_back_to(150, oldest_due=148, at=30.4)
     assert asked == [9, 12, 12]
