@@ -88,11 +88,10 @@ def settle(job: Job, sent: Sequence[str], *, by_id: bool, filtered: bool = False
 
     Operations are matched by the key the batch used: ids for an id batch, else numbers.
     Operations for numbers not in ``sent`` (which holds each value once, as a batch
-    does) are ignored. A sent number in none of the
-    job's lists was left out by the request's filters if it had any (skipped), and was
-    never applied otherwise (retried). A job that completed with exactly the numbers
-    sent as its successful operations, nothing failed or pending, has them all succeeded,
-    in the order sent.
+    does) are ignored. A sent number in none of the job's lists was left out by the
+    request's filters if it had any (skipped), and was never applied otherwise (retried).
+    A job that completed with exactly the numbers sent as its successful operations,
+    nothing failed or pending, has them all succeeded, in the order sent.
     """
     assert job.status.is_final, job
     if _completed_cleanly(job, sent, by_id):

@@ -337,7 +337,8 @@ class JobWatcher:
         few of other clients'.
 
         Each job too many on a page is about 90 KB to read for nothing; each too few
-        may cost a second page, a request."""
+        may cost a second page, a request. The pace is measured from one list to the
+        next: this call marks where the next one's starts."""
         governor = self.client.governor
         now = self._clock()
         since, requests_then = self._listed
