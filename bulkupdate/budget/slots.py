@@ -12,6 +12,7 @@ hold their slots until their estimated end, as if lent then, so the budget stays
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class SharedSlots:
         self.door = RoundRobin()
         self._clock = clock
         self._orphans: list[float] = []  # when slots of jobs whose run has ended free up
+        self._taking: anyio.CancelScope | None = None  # the wait of the run whose turn it is
 
     def __repr__(self) -> str:
         return f"<SharedSlots {self.account!r} orphans={len(self._orphans)}>"
@@ -125,6 +127,10 @@ class SharedSlots:
         self._orphans.extend(ends)
         self._orphans.sort()
         self.free_orphans()
+        if self._taking is not None:
+            # The run whose turn it is waits for a slot until the next orphan was due
+            # before these came, or for ever: it looks again, with their ends in view.
+            self._taking.cancel()
 
     def free_orphans(self) -> float | None:
         """Free the slots of orphaned jobs now past their end; seconds to the next."""
@@ -140,12 +146,13 @@ class SharedSlots:
         async def take() -> None:
             while True:
                 next_orphan = self.free_orphans()
-                if next_orphan is None:  # no deadline: no cancel scope (see loop_clock.py)
-                    await self.account.acquire()
-                    return
-                with anyio.move_on_after(next_orphan):
-                    await self.account.acquire()
-                    return
+                with anyio.move_on_after(math.inf if next_orphan is None else next_orphan) as wait:
+                    self._taking = wait  # cut short by orphans left meanwhile (hold_until)
+                    try:
+                        await self.account.acquire()
+                        return
+                    finally:
+                        self._taking = None
 
         await self.door.go_through(run, take)
 

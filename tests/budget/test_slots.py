@@ -107,6 +107,26 @@ async def test_jobs_a_run_leaves_running_keep_their_slots_until_due() -> None:
     assert (shared.account.held, other.capacity) == (3, 3)
 
 
+async def test_a_run_waiting_for_a_slot_gets_one_when_jobs_left_running_are_due() -> None:
+    shared = SharedSlots(JobSlots(2))
+    ended, waiting = shared.for_run(), shared.for_run()
+    for _ in range(2):
+        await ended.acquire()
+    soon = anyio.current_time() + 0.05
+
+    async def leave_once_it_waits() -> None:
+        await anyio.wait_all_tasks_blocked()  # its turn, every slot held, no job due yet
+        ended.leave([(soon, False), (soon + 60, False)])  # both jobs still running
+        assert shared.account.held == 2
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(leave_once_it_waits)
+        with anyio.fail_after(5):
+            await waiting.acquire()  # the first job's slot, once it is due
+    assert anyio.current_time() >= soon
+    assert (shared.account.held, waiting.active, shared.door.waiting) == (2, 1, 0)
+
+
 async def test_a_run_sees_its_own_jobs_and_the_accounts_free_room() -> None:
     shared = SharedSlots(JobSlots(5))
     one, two = shared.for_run(), shared.for_run()
