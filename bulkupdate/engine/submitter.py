@@ -325,8 +325,11 @@ class Submitter:
                 except ApiError:
                     self._forget(post)
                     raise
-                self._adopt(job, values, post)
+                # The job has the slot now: the watcher releases it when the job ends,
+                # which may be at once (a job already final), and may fail the run there.
+                # (If recording the job fails first, the run's end frees the slot.)
                 handed_over = True
+                self._adopt(job, values, post)
                 return None
         finally:
             if holding and not handed_over:
