@@ -319,16 +319,18 @@ class JobWatcher:
             asked_at = self._clock()
             page = await self.client.list_jobs(self.kind, page_size=size, page_number=number)
             self.polls += 1
-            reached = await self._take_page(page.jobs, wanted, asked_at)
+            reached = await self._take_page(page.jobs, wanted, asked_at, self._clock())
             if not wanted or reached <= oldest or number >= page.total_pages:
                 break
         for tracked in due:
             if tracked.job_id in wanted:
                 tracked.missing_from_list = True  # not where it should be: fetch by id
 
-    async def _take_page(self, jobs: Sequence[Job], wanted: set[str], asked_at: float) -> float:
-        """Update the tracked jobs on a list page asked for at ``asked_at``; return the
-        oldest one's ``created_seq``.
+    async def _take_page(
+        self, jobs: Sequence[Job], wanted: set[str], asked_at: float, answered_at: float
+    ) -> float:
+        """Update the tracked jobs on a list page asked for at ``asked_at`` that came at
+        ``answered_at``; return the oldest one's ``created_seq``.
 
         Settling a job's thousand numbers takes a few milliseconds: other tasks (a
         request whose turn has come) run between two jobs, not after fifty.
@@ -340,7 +342,7 @@ class JobWatcher:
                 continue
             reached = min(reached, tracked.created_seq)
             wanted.discard(tracked.job_id)
-            self._update(tracked, job, asked_at)
+            self._update(tracked, job, asked_at, answered_at)
             await anyio.lowlevel.checkpoint()
         return reached
 
@@ -351,10 +353,12 @@ class JobWatcher:
         except NotFoundError:
             job = vanished_job(tracked.job_id, self.kind.value, tracked.batch)
         self.polls += 1
-        self._update(tracked, job, asked_at)
+        self._update(tracked, job, asked_at, self._clock())
 
-    def _update(self, tracked: TrackedJob, job: Job, asked_at: float) -> None:
-        """What a look asked for at ``asked_at`` says of a tracked job."""
+    def _update(self, tracked: TrackedJob, job: Job, asked_at: float, answered_at: float) -> None:
+        """What a look says of a tracked job: the server saw it between ``asked_at`` (the
+        look may have waited its turn and travelled since, so the job may even have been
+        created after it) and ``answered_at``."""
         if job.status.is_final:
             del self.jobs[tracked.job_id]
             if tracked.lent:
@@ -368,7 +372,9 @@ class JobWatcher:
             self.slots.reclaim()
             self._note_wrong_estimate()
         tracked.polls += 1
-        tracked.due = asked_at + next_poll_delay(job, self.seconds_per_number, tracked.polls)
+        # Its end is estimated from the latest moment the server can have seen it at: an
+        # estimate from an earlier one would lend its slot before the job ends.
+        tracked.due = answered_at + next_poll_delay(job, self.seconds_per_number, tracked.polls)
 
     def _finish(self, job: Job, batch: Batch, sent_at: float | None) -> None:
         self.slots.release()

@@ -1,5 +1,6 @@
 """The watcher's judgement of a job-cap refusal (a wrong estimate, or other clients' jobs),
-and when it looks only to settle the outcomes of jobs whose slots are lent."""
+when it looks only to settle the outcomes of jobs whose slots are lent, and when a job a
+look found running is due."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any, cast
 import pytest
 
 from bulkupdate.api.governors import JobSlots
+from bulkupdate.api.job_lists import Operation
+from bulkupdate.api.wire import Job, JobStatus
 from bulkupdate.budget.slots import RunSlots, SharedSlots
 from bulkupdate.engine.watcher import JobWatcher, TrackedJob
 from bulkupdate.request.spec import JobKind
@@ -72,3 +75,37 @@ def test_settling_looks_take_at_most_one_percent_of_the_pace(
     )
     lend(watcher, slots, "a")  # due at 0, its slot lent: only its outcome is left to see
     assert watcher._next_round() == settles_at
+
+
+class SlowListing:
+    """A client whose page of jobs comes half a second after it was asked for, listing
+    a job still running with ten numbers to go."""
+
+    def __init__(self, now: list[float]) -> None:
+        self.now = now
+        self.governor = SimpleNamespace(model=SimpleNamespace(rate=10.0), sharing=1)
+
+    async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int) -> Any:
+        self.now[0] += 0.5  # the look waited its turn and travelled
+        pending = tuple(Operation(phone_number=f"+1312555{n:04d}") for n in range(10))
+        running = [
+            Job(job_id, "update_phone_numbers", JobStatus.IN_PROGRESS, None, None, (), (), pending)
+            for job_id in ("a", "b")
+        ]
+        return SimpleNamespace(jobs=running, total_pages=1)
+
+
+async def test_a_running_job_is_due_from_when_the_look_came_back_not_when_it_was_asked() -> None:
+    now = [10.0]
+    slots = SharedSlots(JobSlots(4, clock=lambda: now[0]), clock=lambda: now[0]).for_run()
+    watcher = JobWatcher(
+        cast(Any, SlowListing(now)), JobKind.UPDATE, cast(Any, None), slots, clock=lambda: now[0]
+    )
+    watcher.seconds_per_number = 0.05
+    tracked = [TrackedJob(job_id, cast(Any, None), 1, due=10.0) for job_id in ("a", "b")]
+    watcher.jobs = {job.job_id: job for job in tracked}
+    await watcher._poll_by_list(tracked)
+    # The server saw them as late as 10.5 (they may even have been created after 10.0):
+    # ten numbers at 0.05 s each end them no sooner than 11.0, so their slots are not lent
+    # before then.
+    assert [job.due for job in tracked] == [11.0, 11.0]
