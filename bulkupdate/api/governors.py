@@ -186,6 +186,7 @@ class JobSlots:
             self._interval = self._base_interval
             if self._next_probe is not None:
                 self._next_probe = min(self._next_probe, self._refused_at + self._interval)
+                self._notify()  # a waiter set to wake at the later probe looks again
 
     async def acquire(self) -> None:
         if self.held >= self.capacity:

@@ -243,6 +243,21 @@ async def test_after_a_refusal_the_capacity_probes_back_up_one_slot_at_a_time() 
         assert slots.capacity == 4  # never above the configured ceiling
 
 
+async def test_a_probe_brought_forward_by_a_shorter_job_length_wakes_the_waiter() -> None:
+    with frozen_loop_clock() as clock:
+        slots = JobSlots(4, probe_interval=2.0)
+        for _ in range(4):
+            await slots.acquire()
+        slots.refused()
+        slots.release()
+        waiter = asyncio.ensure_future(slots.acquire())
+        await settle_tasks()  # waiting for the probe at 2 s
+        slots.set_probe_interval(0.5)  # the first estimate: jobs take half a second
+        await clock.advance_to(0.5)
+        assert waiter.done()
+        assert slots.capacity == 4
+
+
 async def test_probes_refused_in_a_row_wait_twice_as_long_each_time() -> None:
     with frozen_loop_clock() as clock:
         slots = JobSlots(10, probe_interval=2.0)
