@@ -72,6 +72,7 @@ class Submitter:
         # When the jobs of POSTs cancelled on their way would end, had the server made
         # them: their slots stay held until then (``RunSlots.leave``).
         self.cut_short: list[float] = []
+        self._slowest_answer = 0.0  # seconds: the longest a POST's answer has taken
 
     def __repr__(self) -> str:
         return f"<Submitter {self.request.kind.value} jobs={len(self.known_jobs)} {self.slots!r}>"
@@ -287,10 +288,14 @@ class Submitter:
                 posted_at = self._clock()
                 try:
                     job = await self.client.create_job(self.request.kind, body, self._params)
+                    answer_took = self._clock() - posted_at
+                    self._slowest_answer = max(self._slowest_answer, answer_took)
                 except anyio.get_cancelled_exc_class():
                     # The run was cancelled with this POST on its way: the server may have
-                    # made the job, which holds one of the account's slots until it ends.
-                    self.cut_short.append(self._clock() + self._job_length(len(values)))
+                    # made the job, which holds one of the account's slots until it ends,
+                    # or may make it yet, as late as an answer has taken to come.
+                    ends = self._clock() + self._slowest_answer + self._job_length(len(values))
+                    self.cut_short.append(ends)
                     holding = False  # held on for that job, not released
                     raise
                 except RequestRefused as exc:

@@ -11,6 +11,7 @@ import pytest
 from bulkupdate.api.governors import JobSlots
 from bulkupdate.budget.slots import SharedSlots
 from bulkupdate.engine.submitter import UNKNOWN_JOB_LENGTH, Submitter
+from bulkupdate.input.batching import EntryKind
 
 NUMBERS = ("+13125550100", "+13125550101")
 
@@ -26,7 +27,7 @@ class PostOnItsWay:
         await anyio.sleep_forever()
 
 
-def submitter_with(client: PostOnItsWay, slots: Any, seconds_per_number: float | None) -> Any:
+def submitter_with(client: Any, slots: Any, seconds_per_number: float | None) -> Any:
     request = SimpleNamespace(
         kind=SimpleNamespace(value="update_phone_numbers"),
         encode_body=lambda values: b"{}",
@@ -53,3 +54,37 @@ async def test_a_post_cancelled_on_its_way_holds_its_slot_until_its_job_would_en
         group.cancel_scope.cancel()
     assert submitter.cut_short == [100.0 + length]
     assert account.active == 1  # not given back: the job may exist
+
+
+class SlowThenLost:
+    """A client whose first POST's answer takes 0.3 s, and whose second never comes."""
+
+    def __init__(self, now: list[float]) -> None:
+        self.now = now
+        self.posts = 0
+        self.posted = anyio.Event()
+
+    async def create_job(self, *_: Any) -> Any:
+        self.posts += 1
+        if self.posts > 1:
+            self.posted.set()
+            await anyio.sleep_forever()
+        self.now[0] += 0.3
+        return SimpleNamespace(id="job-1")
+
+
+async def test_a_post_cut_short_holds_its_slot_as_long_as_an_answer_has_taken_too() -> None:
+    now = [100.0]
+    account = JobSlots(2)
+    slots = SharedSlots(account).for_run()
+    client = SlowThenLost(now)
+    submitter = submitter_with(client, slots, 0.5)
+    submitter._clock = lambda: now[0]
+    submitter._adopt = lambda *_: None  # (the first job is not what this looks at)
+    await submitter._submit(EntryKind.NUMBER, NUMBERS)
+    async with anyio.create_task_group() as group:
+        group.start_soon(submitter._submit, EntryKind.NUMBER, NUMBERS)
+        await client.posted.wait()
+        group.cancel_scope.cancel()
+    # The server may make the job as late as 0.3 s after the cancel, and it runs 1 s.
+    assert submitter.cut_short == [pytest.approx(100.3 + 0.3 + 1.0)]
