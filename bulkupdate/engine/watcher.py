@@ -51,7 +51,8 @@ SETTLE_COST = 0.01  # the most of the pace settling looks may take while jobs ar
 SETTLE_SPAN = 200  # jobs: settle before the due ones no longer fit in one list page
 COALESCE = 0.25  # seconds: jobs due this soon are looked at in the same round
 LIST_SLACK = 5  # extra jobs on a list page, for jobs other clients created meanwhile
-LIST_LATENCY = 0.5  # seconds a page of jobs may take to come: room for jobs created meanwhile
+LIST_LATENCY = 0.5  # seconds a page of jobs may take to come, until one has come
+LIST_MARGIN = 2.0  # room on a page for this many times the jobs created meanwhile, as paced
 LIST_PAGES = 3  # list pages read back to the oldest due job, before fetching it by id
 WRONG_ESTIMATES = 2  # lent slots whose job had not ended, before lending stops
 
@@ -99,6 +100,8 @@ class JobWatcher:
         self._last_poll = clock()  # the quiet spell counts from the start
         self._input_read_at = float("inf")
         self._reclaimed_at = -math.inf  # when lent slots were last taken back on a refusal
+        self._list_latency = LIST_LATENCY  # how long the last page of jobs took to come
+        self._listed = (self._last_poll, 0)  # when the last list was asked for; requests by then
 
     def __repr__(self) -> str:
         return (
@@ -309,22 +312,42 @@ class JobWatcher:
         """
         oldest = min(job.created_seq for job in due)
         governor = self.client.governor
-        # Room for the jobs that may be created while this page is on its way, and for
-        # those of the other processes sharing the pace, created between ours.
-        slack = LIST_SLACK + math.ceil(governor.model.rate * LIST_LATENCY)
+        # Room for the jobs of the other processes sharing the pace, created between ours,
+        # and for the jobs that may be created while this page is on its way.
         ours = self._created - oldest + 1
-        size = min(MAX_PAGE_SIZE, ours * max(1, governor.sharing) + slack)
+        size = min(MAX_PAGE_SIZE, ours * max(1, governor.sharing) + self._list_slack())
         wanted = {job.job_id for job in due}
         for number in range(1, LIST_PAGES + 1):
             asked_at = self._clock()
             page = await self.client.list_jobs(self.kind, page_size=size, page_number=number)
+            answered_at = self._clock()
+            self._list_latency = answered_at - asked_at
             self.polls += 1
-            reached = await self._take_page(page.jobs, wanted, asked_at, self._clock())
+            reached = await self._take_page(page.jobs, wanted, asked_at, answered_at)
             if not wanted or reached <= oldest or number >= page.total_pages:
                 break
         for tracked in due:
             if tracked.job_id in wanted:
                 tracked.missing_from_list = True  # not where it should be: fetch by id
+
+    def _list_slack(self) -> int:
+        """Jobs that may be created while a page of jobs is on its way, pushing the due
+        ones down the list: those of every call in this process (they all go through its
+        governor), at the pace its requests have gone since the last list (at most the
+        governor's rate) for as long as the last page took to come, with a margin; and a
+        few of other clients'.
+
+        Each job too many on a page is about 90 KB to read for nothing; each too few
+        may cost a second page, a request. The pace is measured from one list to the
+        next: this call marks where the next one's starts."""
+        governor = self.client.governor
+        now = self._clock()
+        since, requests_then = self._listed
+        self._listed = (now, governor.requests)
+        rate = governor.model.rate
+        if now > since:
+            rate = min(rate, (governor.requests - requests_then) / (now - since))
+        return LIST_SLACK + math.ceil(rate * LIST_MARGIN * self._list_latency)
 
     async def _take_page(
         self, jobs: Sequence[Job], wanted: set[str], asked_at: float, answered_at: float

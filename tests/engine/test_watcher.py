@@ -11,7 +11,7 @@ import pytest
 
 from bulkupdate.api.governors import JobSlots
 from bulkupdate.api.job_lists import Operation
-from bulkupdate.api.wire import Job, JobStatus
+from bulkupdate.api.wire import Job, JobsPage, JobStatus
 from bulkupdate.budget.slots import RunSlots, SharedSlots
 from bulkupdate.engine.watcher import JobWatcher, TrackedJob
 from bulkupdate.request.spec import JobKind
@@ -77,13 +77,49 @@ def test_settling_looks_take_at_most_one_percent_of_the_pace(
     assert watcher._next_round() == settles_at
 
 
+async def test_a_list_page_has_room_for_the_jobs_created_while_it_comes_at_their_pace() -> None:
+    """The page holds the jobs from the oldest due one on, and room for those created
+    while it is on its way, by any call of the process: twice as many as the pace of its
+    requests since the last list would make in the time the last page took (the
+    governor's rate at most), and a few of other clients'."""
+    now = [0.0]
+    asked: list[int] = []
+
+    class Client:
+        governor = SimpleNamespace(sharing=1, requests=0, model=SimpleNamespace(rate=100.0))
+
+        async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int) -> JobsPage:
+            asked.append(page_size)
+            now[0] += 0.4  # each page takes 0.4 s to come
+            return JobsPage((), 1, 1, 0)
+
+    slots = SharedSlots(JobSlots(20, clock=lambda: now[0]), clock=lambda: now[0]).for_run()
+    watcher = JobWatcher(
+        cast(Any, Client()), JobKind.UPDATE, cast(Any, None), slots, clock=lambda: now[0]
+    )
+
+    async def list_back_to(created: int, oldest_due: int, at: float) -> None:
+        # Each request a job of this run or another call's: the governor counts them all.
+        watcher._created, Client.governor.requests, now[0] = created, created, at
+        await watcher._poll_by_list([TrackedJob("a", cast(Any, None), oldest_due, due=0.0)])
+
+    # 10 requests in the first 10 s, and no page seen yet: 0.5 s assumed. 3 jobs + 5 + 1.
+    await list_back_to(10, oldest_due=8, at=10.0)
+    # 40 in the next 10 s, and the last page took 0.4 s: 3 + 5 + ⌈4 × 2 × 0.4⌉.
+    await list_back_to(50, oldest_due=48, at=20.0)
+    # 100 in 10 s, more than the governor's 5 a second allows: 3 + 5 + ⌈5 × 2 × 0.4⌉.
+    Client.governor.model.rate = 5.0
+    await list_back_to(150, oldest_due=148, at=30.4)
+    assert asked == [9, 12, 12]
+
+
 class SlowListing:
     """A client whose page of jobs comes half a second after it was asked for, listing
     a job still running with ten numbers to go."""
 
     def __init__(self, now: list[float]) -> None:
         self.now = now
-        self.governor = SimpleNamespace(model=SimpleNamespace(rate=10.0), sharing=1)
+        self.governor = SimpleNamespace(model=SimpleNamespace(rate=10.0), sharing=1, requests=0)
 
     async def list_jobs(self, kind: JobKind, *, page_size: int, page_number: int) -> Any:
         self.now[0] += 0.5  # the look waited its turn and travelled
