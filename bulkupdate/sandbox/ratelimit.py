@@ -27,7 +27,9 @@ from enum import StrEnum
 from typing import Protocol
 
 _PRUNE_AT = 1024  # keys kept before idle ones are forgotten
-_EPSILON = 1e-9
+# Seconds since the epoch as floats are exact to about 0.24 µs: differences of them are
+# compared within a microsecond, or a bucket's first request may look like its second.
+_EPSILON = 1e-6
 
 
 class RateModel(StrEnum):
@@ -234,7 +236,7 @@ class TokenBucketLimiter:
     def _verdict(self, tat: float, now: float, *, allowed: bool) -> Verdict:
         interval, capacity = self.interval, self.capacity
         spent = (tat - now) / interval  # tokens short of a full bucket
-        remaining = max(0, math.floor(capacity - spent + _EPSILON))
+        remaining = max(0, math.floor(capacity - spent + _EPSILON / interval))
         retry = _whole(tat - (capacity - 1) * interval - now)
         return Verdict(allowed, capacity, remaining, _whole(tat - now), retry)
 

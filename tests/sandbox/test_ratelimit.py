@@ -154,6 +154,17 @@ def test_paced_at_its_rate_a_token_bucket_stays_full() -> None:
     assert {v.remaining for v in verdicts} == {9}
 
 
+@pytest.mark.parametrize("model", list(RateModel))
+def test_a_first_request_on_the_real_clock_leaves_all_but_one_of_the_limit(
+    model: RateModel,
+) -> None:
+    """Seconds since the epoch are floats exact to about 0.24 µs: the headers must not
+    take that rounding for a request spent (a client learns the window from them)."""
+    for step in range(500):
+        now = 1_796_087_027.3709 + step * 0.0137
+        assert make_limiter(model, 40, 1.0).hit("k", now).remaining == 39
+
+
 def test_charged_refusals_push_a_token_bucket_further_out() -> None:
     limiter = TokenBucketLimiter(limit=1, window=1.0, burst=1)
     assert limiter.hit("k", 0.0).allowed
