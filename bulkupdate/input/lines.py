@@ -26,6 +26,9 @@ record csv is reading and stops it at ``MAX_RECORD``.
 
 from __future__ import annotations
 
+import io
+import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
@@ -35,6 +38,12 @@ MAX_RECORD = 2 * MAX_LINE  # a CSV record over several lines (a quoted field wit
 PIECE = 1 << 20  # how much of a long line is read at a time while skipping it
 HEAD = 100  # characters of a long line kept to show where it starts
 _NEWLINES = "\r\n"
+# Characters a text stream is read by at a time, for ``line_blocks``: a read that fails
+# takes with it what it had decoded, so it is kept to about a line's worth of lines.
+READ_SIZE = 1024
+# Line breaks of str.splitlines() that a reader with newline="" leaves inside a line.
+_OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,64 @@ def bounded_lines(
             long_lines.append(_skip_rest(readline, number, line))
             line = "\n"
         yield line
+
+
+def line_blocks(stream: Iterator[str], size: int, first: str = "") -> Iterator[list[str]]:
+    """The lines of ``stream`` (opened with ``newline=""``), ``size`` at a time, after
+    ``first``, the line already read from it: the lines iterating it gives, each with its
+    line break, and the last block shorter.
+
+    Iterating a text stream reads each line in a call of its own; a text stream is read
+    here ``READ_SIZE`` characters at a time and split in C, for half the CPU. Any other
+    iterator of lines is taken as it comes. A read error comes after the lines read
+    before it.
+    """
+    lines = [first] if first else []
+    if not isinstance(stream, io.TextIOBase):
+        while True:
+            try:
+                lines.extend(itertools.islice(stream, size - len(lines)))
+            except Exception:
+                if lines:
+                    yield lines
+                raise
+            if not lines:
+                return
+            yield lines
+            lines = []
+    read, partial = stream.read, ""
+    while True:
+        try:
+            piece = read(READ_SIZE)
+        except Exception:
+            yield from _in_blocks(lines, size)
+            raise
+        if not piece:
+            if partial:
+                lines.append(partial)
+            yield from _in_blocks(lines, size)
+            return
+        found = _split_lines(partial + piece)
+        # A line without its break yet, or ending in \r that a \n may follow, waits for
+        # the next piece.
+        partial = "" if found[-1][-1] == "\n" else found.pop()
+        lines += found
+        if len(lines) >= size:
+            whole = len(lines) - len(lines) % size
+            yield from _in_blocks(lines[:whole], size)
+            del lines[:whole]
+
+
+def _split_lines(text: str) -> list[str]:
+    """``text``'s lines, each with its break, broken where ``newline=""`` breaks them."""
+    if _OTHER_BREAKS.search(text) is None:
+        return text.splitlines(keepends=True)
+    return _LINE.findall(text)
+
+
+def _in_blocks(lines: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(lines), size):
+        yield lines[start : start + size]
 
 
 def _skip_rest(readline: Callable[[int], str], number: int, start: str) -> LongLine:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from bulkupdate.credentials import without_keys
 from bulkupdate.input.clean_lines import CleanLines
 from bulkupdate.input.dedupe import SeenSet
-from bulkupdate.input.lines import LongLine
+from bulkupdate.input.lines import LongLine, line_blocks
 from bulkupdate.input.normalise import Normaliser, Rejected, is_id_text
 from bulkupdate.input.sources import (
     STDIN,
@@ -145,16 +145,11 @@ class Scanner:
                 fmt = self.input_format or detect_format(path, first)
                 lines = itertools.chain((first,), opened.lines)
                 if fmt is InputFormat.TEXT and self.column is None and self._clean is not None:
-                    while True:
-                        block: list[str] = []
-                        try:
-                            block.extend(itertools.islice(lines, size))
-                        finally:  # what was read before a read error is kept, as below
-                            last_line = self._take_block(
-                                chunk, source, last_line, block, long_lines, self._clean
-                            )
-                        if not block:
-                            break
+                    # (a read error comes after the lines read before it: they are kept)
+                    for block in line_blocks(opened.lines, size, first):
+                        last_line = self._take_block(
+                            chunk, source, last_line, block, long_lines, self._clean
+                        )
                         if chunk:
                             self.bytes_read = done_before + position()
                             yield chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import gzip
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,14 @@ import bulkupdate.input.line_guard as line_guard_module
 import bulkupdate.input.lines as lines_module
 from bulkupdate.errors import InputFileError
 from bulkupdate.input.line_guard import LineGuard
-from bulkupdate.input.lines import MAX_LINE, CsvLines, LongLine, RecordTooLong, bounded_lines
+from bulkupdate.input.lines import (
+    MAX_LINE,
+    CsvLines,
+    LongLine,
+    RecordTooLong,
+    bounded_lines,
+    line_blocks,
+)
 from bulkupdate.input.normalise import MAX_ID_DIGITS, Normaliser, Rejected
 from bulkupdate.input.number_streams import NumberFiles
 from bulkupdate.input.scan import Chunk, Scanner
@@ -71,6 +79,65 @@ def test_the_guard_passes_short_lines_and_blanks_long_ones(
             expected.append(line)
     assert got == expected
     assert [(long.line, long.length) for long in long_lines] == noted
+
+
+# Characters str.splitlines() breaks at and a text reader does not, among others.
+ODD = ["\v", "\x1c", "\x85", "\u2028"]
+ANY_LINE = st.text(st.sampled_from(["a", "+", "1", " ", *ODD]), max_size=9)
+
+
+@given(st.lists(st.tuples(ANY_LINE, BREAK), max_size=40), ANY_LINE, st.integers(1, 7))
+def test_line_blocks_are_the_lines_a_text_reader_gives(
+    lines: list[tuple[str, str]], last: str, size: int
+) -> None:
+    data = "".join(line + end for line, end in lines) + last
+    expected = list(text(data))
+    for read_size in (1, 2, 5, 1024):  # pieces end in every place: mid-line, between \r and \n
+        stream = text(data)
+        first = next(stream, "")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(lines_module, "READ_SIZE", read_size)
+            blocks = list(line_blocks(stream, size, first))
+        assert [line for block in blocks for line in block] == expected
+        assert all(len(block) == size for block in blocks[:-1])
+        assert all(0 < len(block) <= size for block in blocks)
+
+
+class FailingAfter(io.StringIO):
+    """A text stream whose reads fail once ``good`` characters are read."""
+
+    def __init__(self, data: str, good: int) -> None:
+        super().__init__(data, newline="")
+        self.good = good
+
+    def read(self, size: int | None = -1) -> str:
+        if self.tell() >= self.good:
+            raise EOFError("compressed file ended before the end-of-stream marker")
+        return super().read(min(size if size is not None and size >= 0 else 1 << 30, 6))
+
+
+def test_a_read_error_comes_after_the_lines_read_before_it() -> None:
+    stream = FailingAfter("".join(f"+1312555{n:04d}\n" for n in range(10)), good=40)
+    blocks = line_blocks(stream, 2, "")
+    # 42 characters were read (7 reads of 6): three whole lines; the fourth was cut.
+    assert next(blocks) == ["+13125550000\n", "+13125550001\n"]
+    assert next(blocks) == ["+13125550002\n"]
+    with pytest.raises(EOFError):
+        next(blocks)
+
+
+def test_lines_of_another_reader_come_in_blocks_and_keep_those_before_an_error() -> None:
+    def lines() -> Iterator[str]:
+        yield from ["b\n", "c\n", "d\n"]
+        raise EOFError("cut short")
+
+    blocks = line_blocks(lines(), 2, "a\n")
+    assert next(blocks) == ["a\n", "b\n"]
+    assert next(blocks) == ["c\n", "d\n"]
+    with pytest.raises(EOFError):
+        next(blocks)
+    assert list(line_blocks(iter(["b\n"]), 2, "a\n")) == [["a\n", "b\n"]]
+    assert list(line_blocks(iter([]), 2)) == []
 
 
 def test_a_line_break_split_across_blocks_counts_once() -> None:
