@@ -22,7 +22,7 @@ from bulkupdate.input.normalise import country_code_of, possible_lengths
 
 # Joined with "|" for every code known. Spaces or tabs around a number are what strip()
 # takes away; a line ends with \n, or \r\n, or the block.
-_LINE = r"[ \t]*\+(?:{codes})[ \t]*(?:\r?\n|\Z)"
+_LINE = r"[ \t]*+\+(?:{codes})[ \t]*+(?:\r?\n|\Z)"
 
 
 class CleanLines:
@@ -58,4 +58,5 @@ class CleanLines:
         lengths = "|".join(f"[0-9]{{{n - 1}}}" for n in national)
         self._codes[code] = f"{code}[1-9](?:{lengths})"
         parts = "|".join(part for part in self._codes.values() if part)
-        self._pattern = re.compile(f"(?:{_LINE.format(codes=parts)})*")
+        # Possessive (*+): what a line matched is never given back to try another way.
+        self._pattern = re.compile(f"(?:{_LINE.format(codes=parts)})*+")
