@@ -39,7 +39,7 @@ class SeenSet:
     def add_new(self, numbers: list[str]) -> bool:
         """Record ``numbers`` (+E.164, distinct, none seen before) as a whole, in C, and
         say True; or record none of them and say False."""
-        keys = set(map(int, "".join(numbers).split("+")[1:]))
+        keys = set(map(int, numbers))  # int() reads the "+" as a sign: the same key
         if len(keys) != len(numbers) or not self._keys.isdisjoint(keys):
             return False
         self._keys |= keys
