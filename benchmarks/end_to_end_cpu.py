@@ -22,6 +22,11 @@ job once and never lists them.
     python -m benchmarks.end_to_end_cpu [--numbers 1000000] [--repeat 3]
     python -m benchmarks.end_to_end_cpu --code ../other-checkout   # that tree's command
 
+The CPU this shared machine gives a process swings by a third from one spell to the
+next; each run is preceded by a fixed pure-Python workload (``reference_workload``),
+and its CPU time is printed with the figures: compare two sets of figures only where
+it agrees, and compare changes by interleaving them (``--code``).
+
 Targets: at most 3.0 CPU s per million (stretch 1.5), peak RSS at most 150 MB, and at
 most 1 CPU s more with ``--report``.
 """
@@ -89,6 +94,16 @@ def run_child(argv: list[str], args: argparse.Namespace, folder: Path) -> dict[s
         "peak_mb": usage.ru_maxrss / 1024,
         "wall_s": wall,
     }
+
+
+def reference_workload() -> float:
+    """CPU seconds of a fixed piece of pure-Python work (dicts, JSON, a sort): how fast
+    the machine runs Python just now."""
+    started = time.process_time()
+    table = {str(n): n * 2 for n in range(200_000)}
+    json.loads(json.dumps(table))
+    sorted(table.values(), key=lambda value: -value)
+    return time.process_time() - started
 
 
 def measure(numbers: Path, args: argparse.Namespace, *, report: bool) -> dict[str, Any]:
@@ -170,16 +185,23 @@ def main() -> None:
         results["dry run"] = []
         for _ in range(args.repeat):
             for label, report in kinds:  # interleaved: a noisy spell hits every kind
-                run = measure(numbers, args, report=report)
+                reference = reference_workload()
+                run = measure(numbers, args, report=report) | {"reference_s": reference}
                 if run["updated"] != args.numbers or run["report_rows"] not in (None, args.numbers):
                     raise SystemExit(f"{label}: not every number was updated and reported: {run}")
                 results[label].append(run)
                 if args.json:
                     print(json.dumps({"kind": label, **run}), flush=True)
-            results["dry run"].append(dry_run(numbers, args))
+            reference = reference_workload()
+            results["dry run"].append(dry_run(numbers, args) | {"reference_s": reference})
     per = args.numbers / 1_000_000
     for label, runs in results.items():
         print(summary(label, runs, per))
+    references = [run["reference_s"] for runs in results.values() for run in runs]
+    print(
+        f"the reference workload took {statistics.median(references):.3f} CPU s "
+        f"({min(references):.3f}–{max(references):.3f}) before the runs"
+    )
     median = {label: statistics.median(r["cpu_s"] for r in runs) for label, runs in results.items()}
     if not args.no_report:
         extra = median["journal + report"] - median["journal"]
