@@ -126,6 +126,26 @@ def test_a_read_error_comes_after_the_lines_read_before_it() -> None:
         next(blocks)
 
 
+class CountingReads(io.StringIO):
+    def __init__(self, data: str) -> None:
+        super().__init__(data, newline="")
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> str:
+        self.reads += 1
+        return super().read(size)
+
+
+def test_a_long_line_is_read_in_a_few_growing_reads() -> None:
+    long = "9" * (MAX_LINE - 1) + "\n"
+    stream = CountingReads(long * 3 + "+13125550100\n")
+    lines = [line for block in line_blocks(stream, 4) for line in block]
+    assert lines == [long, long, long, "+13125550100\n"]
+    # Reads of 1024 characters would be 64 a line, each copying and searching what was
+    # held of the line: 64 times its length. Growing with it, a handful.
+    assert stream.reads <= 3 * 10
+
+
 def test_lines_of_another_reader_come_in_blocks_and_keep_those_before_an_error() -> None:
     def lines() -> Iterator[str]:
         yield from ["b\n", "c\n", "d\n"]
