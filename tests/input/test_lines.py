@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import gzip
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,10 @@ from bulkupdate.input.scan import Chunk, Scanner
 
 def text(data: str) -> io.StringIO:
     return io.StringIO(data, newline="")
+
+
+def utf8_file(data: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8", newline="")
 
 
 def scan(path: Path, **options: object) -> tuple[list[str], Chunk]:
@@ -92,8 +97,10 @@ def test_line_blocks_are_the_lines_a_text_reader_gives(
 ) -> None:
     data = "".join(line + end for line, end in lines) + last
     expected = list(text(data))
-    for read_size in (1, 2, 5, 1024):  # pieces end in every place: mid-line, between \r and \n
-        stream = text(data)
+    # Pieces end in every place: mid-line, between \r and \n. The file reader is iterated
+    # for its first line and read after it, as the scanner does.
+    for read_size, opened in itertools.product((1, 2, 5, 1024), (text, utf8_file)):
+        stream = opened(data)
         first = next(stream, "")
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(lines_module, "READ_SIZE", read_size)
