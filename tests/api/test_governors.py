@@ -225,13 +225,18 @@ async def test_a_cap_refusal_lowers_the_capacity_to_what_the_run_holds() -> None
         assert slots.refusals == 1
 
 
+async def refused_after(slots: JobSlots, held: int) -> None:
+    """``held`` submissions take slots; the last is refused and gives its slot back."""
+    for _ in range(held):
+        await slots.acquire()
+    slots.refused()
+    slots.release()
+
+
 async def test_after_a_refusal_the_capacity_probes_back_up_one_slot_at_a_time() -> None:
     with frozen_loop_clock() as clock:
         slots = JobSlots(4, probe_interval=2.0)
-        for _ in range(4):
-            await slots.acquire()
-        slots.refused()
-        slots.release()  # the refused submission gives its slot back
+        await refused_after(slots, 4)
         assert slots.capacity == 3
         waiter = asyncio.ensure_future(slots.acquire())
         await clock.advance_to(1.9)
@@ -246,10 +251,7 @@ async def test_after_a_refusal_the_capacity_probes_back_up_one_slot_at_a_time() 
 async def test_a_probe_brought_forward_by_a_shorter_job_length_wakes_the_waiter() -> None:
     with frozen_loop_clock() as clock:
         slots = JobSlots(4, probe_interval=2.0)
-        for _ in range(4):
-            await slots.acquire()
-        slots.refused()
-        slots.release()
+        await refused_after(slots, 4)
         waiter = asyncio.ensure_future(slots.acquire())
         await settle_tasks()  # waiting for the probe at 2 s
         slots.set_probe_interval(0.5)  # the first estimate: jobs take half a second
@@ -261,10 +263,7 @@ async def test_a_probe_brought_forward_by_a_shorter_job_length_wakes_the_waiter(
 async def test_probes_refused_in_a_row_wait_twice_as_long_each_time() -> None:
     with frozen_loop_clock() as clock:
         slots = JobSlots(10, probe_interval=2.0)
-        for _ in range(6):
-            await slots.acquire()
-        slots.refused()  # capacity 5, next probe at 2
-        slots.release()
+        await refused_after(slots, 6)  # capacity 5, next probe at 2
         await clock.advance_to(2.0)
         assert slots.capacity == 6  # the probe
         await slots.acquire()
