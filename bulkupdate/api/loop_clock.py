@@ -14,6 +14,8 @@ and tearing it down costs more than the wait itself, thousands of times a run.
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Callable
 
 import anyio
 
@@ -34,3 +36,36 @@ async def wait_at_most(event: anyio.Event, seconds: float | None) -> None:
         return
     with anyio.move_on_after(seconds):
         await event.wait()
+
+
+class Alarm:
+    """A task's sleep until a time it planned, cut short when rung.
+
+    ``ring_before(t)`` wakes the sleeper only if ``t`` comes before the time it planned:
+    something that merely adds work for later (a new job, due in a while) costs no wake
+    and no new timer. The sleeper plans anew whenever it wakes, from the state then.
+    """
+
+    __slots__ = ("_event", "planned")
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self.planned = math.inf  # when the sleeper means to wake (inf: only when rung)
+
+    def __repr__(self) -> str:
+        return f"<Alarm planned={self.planned}>"
+
+    async def sleep_until(self, when: float | None, clock: Callable[[], float]) -> None:
+        """Sleep until ``when`` (by ``clock``; None: until rung), or until rung."""
+        self.planned = math.inf if when is None else when
+        await wait_at_most(self._event, None if when is None else max(0.0, when - clock()))
+
+    def ring(self) -> None:
+        """Wake the sleeper (if it sleeps; else its next sleep is not cut short)."""
+        self._event.set()
+        self._event = anyio.Event()
+
+    def ring_before(self, when: float | None) -> None:
+        """Wake the sleeper if ``when`` comes before the time it planned."""
+        if when is not None and when < self.planned:
+            self.ring()

@@ -29,7 +29,7 @@ import anyio
 import anyio.lowlevel
 
 from bulkupdate.api.client import MAX_PAGE_SIZE, ApiClient
-from bulkupdate.api.loop_clock import loop_time, wait_at_most
+from bulkupdate.api.loop_clock import Alarm, loop_time
 from bulkupdate.api.wire import Job
 from bulkupdate.budget.slots import RunSlots
 from bulkupdate.engine.job_states import (
@@ -96,7 +96,11 @@ class JobWatcher:
         self._clock = clock
         self._created = 0
         self._closing = False
-        self._added = anyio.Event()
+        # The polling loop and the lending task each sleep until a planned time, or until
+        # woken: a new job wakes one only if it brings that time forward (``_plan``), so
+        # the thousand jobs of a run do not each cost both a wake and a new timer.
+        self._rounds = Alarm()
+        self._lends_due = Alarm()
         self._last_poll = clock()  # the quiet spell counts from the start
         self._input_read_at = float("inf")
         self._reclaimed_at = -math.inf  # when lent slots were last taken back on a refusal
@@ -122,7 +126,7 @@ class JobWatcher:
         floor = END_POLL_SECONDS if self.ledger.input_done else MIN_POLL_SECONDS
         delay = first_poll_delay(job, len(batch), self.seconds_per_number, floor=floor)
         self.jobs[job.id] = TrackedJob(job.id, batch, self._created, now + delay, sent_at=now)
-        self._wake()
+        self._plan(now + delay)
 
     def adopt(self, job_id: str, batch: Batch) -> None:
         """Watch a job an earlier run created (its slot already held); look at it first."""
@@ -158,21 +162,15 @@ class JobWatcher:
             group.start_soon(self._lend_as_jobs_fall_due)
             while self.jobs or not self._closing:
                 wake_at = self._next_round()
-                if wake_at is None:
-                    await self._wait(None)
-                    continue
-                now = self._clock()
-                if wake_at > now:
-                    await self._wait(wake_at - now)
+                if wake_at is None or wake_at > self._clock():
+                    await self._rounds.sleep_until(wake_at, self._clock)
                     continue
                 await self._poll_round()
             group.cancel_scope.cancel()
 
     async def _lend_as_jobs_fall_due(self) -> None:
         while True:
-            self._lend_due()
-            lend_at = self._next_lend()
-            await self._wait(None if lend_at is None else max(0.0, lend_at - self._clock()))
+            await self._lends_due.sleep_until(self._lend_due(), self._clock)
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -248,21 +246,22 @@ class JobWatcher:
     def _lends(self) -> bool:
         return self.lending and not self._lending_held
 
-    def _lend_due(self) -> None:
-        """Lend the slot of every job whose estimated end has passed."""
-        if not self._lends:
-            return
-        now = self._clock()
-        for job in self.jobs.values():
-            if not job.lent and job.due <= now:
-                job.lent = True
-                self.slots.lend()
-
-    def _next_lend(self) -> float | None:
+    def _lend_due(self) -> float | None:
+        """Lend the slot of every job whose estimated end has passed; return when the
+        next estimate passes (None: no job to lend, or no lending)."""
         if not self._lends:
             return None
-        upcoming = [job.due for job in self.jobs.values() if not job.lent]
-        return min(upcoming, default=None)
+        now = self._clock()
+        upcoming = math.inf
+        for job in self.jobs.values():
+            if job.lent:
+                continue
+            if job.due <= now:
+                job.lent = True
+                self.slots.lend()
+            elif job.due < upcoming:
+                upcoming = job.due
+        return None if upcoming == math.inf else upcoming
 
     def _reclaim_all(self) -> None:
         for job in self.jobs.values():
@@ -275,9 +274,6 @@ class JobWatcher:
         if self.wrong_estimates >= WRONG_ESTIMATES:
             self.lending = False  # this server's estimates are not to be lent against
 
-    async def _wait(self, at_most: float | None) -> None:
-        await wait_at_most(self._added, at_most)
-
     def nudge(self) -> None:
         """Something that decides when to poll changed (the input ended, a cap dropped)."""
         if self.ledger.input_read and self._input_read_at == float("inf"):
@@ -285,8 +281,15 @@ class JobWatcher:
         self._wake()
 
     def _wake(self) -> None:
-        self._added.set()
-        self._added = anyio.Event()
+        self._rounds.ring()
+        self._lends_due.ring()
+
+    def _plan(self, due: float) -> None:
+        """A job due at ``due`` joined: wake the lending task if it is the first due, and
+        the polling loop if it brings the next look forward (the loop would plan the
+        same on waking; an earlier plan it keeps sees the new job when it comes)."""
+        self._lends_due.ring_before(due)
+        self._rounds.ring_before(self._next_round())
 
     # -- polling ---------------------------------------------------------------------
 
@@ -302,6 +305,7 @@ class JobWatcher:
         for tracked in due:
             await self._poll_one(tracked)
         self._lending_held = False  # what ended is settled: estimates may be lent again
+        self._lends_due.ring()
 
     async def _poll_by_list(self, due: list[TrackedJob]) -> None:
         """Read the newest jobs, page by page, back to the oldest due one.
@@ -398,6 +402,7 @@ class JobWatcher:
         # Its end is estimated from the latest moment the server can have seen it at: an
         # estimate from an earlier one would lend its slot before the job ends.
         tracked.due = answered_at + next_poll_delay(job, self.seconds_per_number, tracked.polls)
+        self._lends_due.ring_before(tracked.due)
 
     def _finish(self, job: Job, batch: Batch, sent_at: float | None) -> None:
         self.slots.release()
