@@ -22,11 +22,17 @@ import anyio
 
 def loop_time() -> float:
     """What ``anyio.current_time()`` says, read from the asyncio loop when one runs."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # another backend (trio), or no loop: ask anyio
+    loop = _asyncio_loop()
+    if loop is None:  # another backend (trio), or no loop: ask anyio
         return anyio.current_time()
     return loop.time()
+
+
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def wait_at_most(event: anyio.Event, seconds: float | None) -> None:
@@ -56,9 +62,26 @@ class Alarm:
         return f"<Alarm planned={self.planned}>"
 
     async def sleep_until(self, when: float | None, clock: Callable[[], float]) -> None:
-        """Sleep until ``when`` (by ``clock``; None: until rung), or until rung."""
+        """Sleep until ``when`` (by ``clock``; None: until rung), or until rung.
+
+        Under asyncio the loop's timer rings the alarm: the sleep most often ends at its
+        time, and a cancel scope that times out costs four times as much (its
+        cancellation is thrown into the waiting task and caught again).
+        """
         self.planned = math.inf if when is None else when
-        await wait_at_most(self._event, None if when is None else max(0.0, when - clock()))
+        if when is None:
+            await self._event.wait()
+            return
+        delay = max(0.0, when - clock())
+        loop = _asyncio_loop()
+        if loop is None:  # another backend (trio): a cancel scope times the wait
+            await wait_at_most(self._event, delay)
+            return
+        timer = loop.call_later(delay, self.ring)
+        try:
+            await self._event.wait()
+        finally:
+            timer.cancel()
 
     def ring(self) -> None:
         """Wake the sleeper (if it sleeps; else its next sleep is not cut short)."""
