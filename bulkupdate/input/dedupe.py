@@ -39,11 +39,18 @@ class SeenSet:
     def add_new(self, numbers: list[str]) -> bool:
         """Record ``numbers`` (+E.164, distinct, none seen before) as a whole, in C, and
         say True; or record none of them and say False."""
-        keys = set(map(int, numbers))  # int() reads the "+" as a sign: the same key
-        if len(keys) != len(numbers) or not self._keys.isdisjoint(keys):
+        # int() reads the "+" as a sign: the same key. No set of the block is built: the
+        # keys are looked up, then added, and a count tells a number twice in the block.
+        keys = list(map(int, numbers))
+        seen = self._keys
+        if not seen.isdisjoint(keys):
             return False
-        self._keys |= keys
-        return True
+        before = len(seen)
+        seen.update(keys)
+        if len(seen) - before == len(keys):
+            return True
+        seen.difference_update(keys)  # one was there twice: none was seen before
+        return False
 
     def __contains__(self, value: str) -> bool:
         return number_key(value) in self._keys

@@ -111,7 +111,10 @@ def test_a_run_of_numbers_is_seen_as_a_whole_or_not_at_all() -> None:
     assert seen.add_new(["+13127367254", "+13127367255"])
     assert not seen.add_new(["+13125550100", "+13127367255"])  # one seen before
     assert not seen.add_new(["+13125550100", "+13125550100"])  # one twice
+    assert not seen.add_new(["+13125550101", "+13125550102", "+13125550101"])
     assert "+13125550100" not in seen
+    assert "+13125550102" not in seen
+    assert "+13127367254" in seen
     assert len(seen) == 2
 
 
