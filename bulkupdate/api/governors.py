@@ -38,7 +38,9 @@ class RateGovernor:
     def __init__(self, rate: float, *, clock: Callable[[], float] = loop_time) -> None:
         self.model = RateModel(ceiling=rate)
         self._clock = clock
-        self._queue = anyio.Lock()
+        # A turn taken with no one queued need not yield to the loop first: the request
+        # it lets go yields soon enough, waiting for its answer.
+        self._queue = anyio.Lock(fast_acquire=True)
         self._priority_waiting = 0
         self._priority_went = anyio.Event()
         self.requests = 0
@@ -149,7 +151,7 @@ class JobSlots:
         self._probed_in_vain = False  # a probe met a refusal: the wait is doubled
         self._refused_at = 0.0
         self._changed = anyio.Event()
-        self._queue = anyio.Lock()
+        self._queue = anyio.Lock(fast_acquire=True)  # only ever taken to wait in it
 
     def __repr__(self) -> str:
         return (
