@@ -390,7 +390,11 @@ class Ledger:
         return self.input_done and self.in_flight == 0 and not len(self.pool)
 
     def notify(self) -> None:
-        """Wake whoever waits for the books to change."""
+        """Wake whoever waits for the books to change: the retry feeder, which has
+        nothing to do while the pool is empty, until the run is over. So a run with no
+        retries does not wake it twice a job."""
+        if not len(self.pool) and not self.finished:
+            return
         self._changed.set()
         self._changed = anyio.Event()
 

@@ -440,7 +440,7 @@ def test_progress_reports_a_snapshot_of_the_books() -> None:
     assert "in_flight=0 retry=1" in repr(ledger)
 
 
-async def test_waiting_for_a_change_ends_on_notify() -> None:
+async def test_waiting_for_a_change_ends_on_notify_once_retries_wait() -> None:
     ledger, _, _ = make()
     woke: list[bool] = []
 
@@ -452,7 +452,27 @@ async def test_waiting_for_a_change_ends_on_notify() -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(waiter)
             await anyio.wait_all_tasks_blocked()
+            ledger.notify()  # nothing in the pool: nothing for the feeder to do
+            await anyio.wait_all_tasks_blocked()
             assert woke == []
+            ledger.pool.add("+13125550100", 0.0)
+            ledger.notify()
+    assert woke == [True]
+
+
+async def test_the_end_of_the_run_wakes_whoever_waits_for_a_change() -> None:
+    ledger, _, _ = make()
+    woke: list[bool] = []
+
+    async def waiter() -> None:
+        await ledger.wait_for_change()
+        woke.append(True)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            ledger.input_done = True  # nothing in flight, nothing waiting: the run is over
             ledger.notify()
     assert woke == [True]
 
