@@ -8,7 +8,9 @@ with no loop running) it is anyio's. Either way it is the clock anyio's timeouts
 sleeps keep, and it stays injectable: tests pass a fake clock instead.
 
 Likewise a wait for an event with no time limit needs no cancel scope: setting one up
-and tearing it down costs more than the wait itself, thousands of times a run.
+and tearing it down costs more than the wait itself, thousands of times a run. And a
+task that sleeps until a time it planned (the watcher's) sleeps on an ``Alarm``: woken
+only by what brings that time forward, and at its time by the loop's timer.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ look found running is due."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -14,6 +16,7 @@ from bulkupdate.api.job_lists import Operation
 from bulkupdate.api.wire import Job, JobsPage, JobStatus
 from bulkupdate.budget.slots import RunSlots, SharedSlots
 from bulkupdate.engine.watcher import JobWatcher, TrackedJob
+from bulkupdate.input.batching import Batch, EntryKind
 from bulkupdate.request.spec import JobKind
 
 
@@ -145,3 +148,47 @@ async def test_a_running_job_is_due_from_when_the_look_came_back_not_when_it_was
     # ten numbers at 0.05 s each end them no sooner than 11.0, so their slots are not lent
     # before then.
     assert [job.due for job in tracked] == [11.0, 11.0]
+
+
+async def test_a_new_job_wakes_the_watchers_tasks_only_if_due_before_they_planned() -> None:
+    """The lending task sleeps until the next job is due, the polling loop until its
+    next look: a job due later than both wakes neither (each sees it when it wakes), a
+    job due sooner wakes both to plan again."""
+    now = [0.0]
+    slots = SharedSlots(JobSlots(20, clock=lambda: now[0]), clock=lambda: now[0]).for_run()
+    client = SimpleNamespace(governor=SimpleNamespace(share=10.0, sharing=1))
+    ledger = SimpleNamespace(input_done=False, input_read=False, nothing_to_submit=False)
+    watcher = JobWatcher(
+        cast(Any, client), JobKind.UPDATE, cast(Any, ledger), slots, clock=lambda: now[0]
+    )
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def track(job_id: str, due_in: float) -> None:
+        etc = created + timedelta(seconds=due_in)  # the server's own estimate
+        job = Job(job_id, "update_phone_numbers", JobStatus.PENDING, etc, created)
+        watcher.track(job, Batch(EntryKind.NUMBER, ("+13125550100",)))
+
+    track("first", due_in=2.0)
+    # The two tasks asleep, as their loops put them (their timers are in real seconds).
+    clock = lambda: now[0]  # noqa: E731
+    lender = asyncio.ensure_future(watcher._lends_due.sleep_until(watcher._lend_due(), clock))
+    rounds = asyncio.ensure_future(watcher._rounds.sleep_until(watcher._next_round(), clock))
+    await settle()
+    # The first job's due, and 10 s after it: settling takes 1% of a pace of 10 a second.
+    assert (watcher._lends_due.planned, watcher._rounds.planned) == (2.0, 12.0)
+    try:
+        track("later", due_in=3.0)
+        await settle()
+        assert (lender.done(), rounds.done()) == (False, False)
+        track("sooner", due_in=1.0)
+        await settle()
+        assert (lender.done(), rounds.done()) == (True, True)
+    finally:
+        lender.cancel()
+        rounds.cancel()
+
+
+async def settle() -> None:
+    """Let every task that can run, run."""
+    for _ in range(10):
+        await asyncio.sleep(0)
