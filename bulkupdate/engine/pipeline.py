@@ -132,7 +132,7 @@ async def run_engine(
             for batch in batches:
                 batches_read += 1
                 ledger.dispatched(batch)
-                await send.send(batch)
+                await _send(send, batch)
                 if ledger.input_read:
                     ledger.reader_holding -= len(batch)
 
@@ -169,7 +169,7 @@ async def run_engine(
             while not ledger.finished:
                 batch = ledger.take_retry_batch()
                 if batch is not None:
-                    await send.send(batch)
+                    await _send(send, batch)
                     continue
                 ready_at = ledger.next_retry_at()
                 at_most = None if ready_at is None else max(0.0, ready_at - loop_time())
@@ -177,7 +177,7 @@ async def run_engine(
 
     async def submit(receive: MemoryObjectReceiveStream[Batch]) -> None:
         async with receive:
-            async for batch in receive:
+            while (batch := await _receive(receive)) is not None:
                 ledger.submitting += 1
                 try:
                     await submitter.handle(batch)
@@ -258,6 +258,34 @@ async def _pick_up(
     if resume.posts:
         unsent += await submitter.recover_posts(resume.posts)
     return unsent
+
+
+# A batch changes hands through a zero-buffer stream once a job. anyio's send() and
+# receive() yield to the loop before they look for the other side; where it is already
+# waiting (the reader is, nearly always, ahead of the submitters), the hand-over is done at
+# once, and each side yields soon after anyway: the reader for its next chunk, the
+# submitter for a job slot. Anything else (no one waiting, a stream closed or ended) is
+# left to send() and receive(), so a cancelled run hears of its cancellation first, as
+# it always did.
+
+
+async def _send(send: MemoryObjectSendStream[Batch], batch: Batch) -> None:
+    try:
+        send.send_nowait(batch)  # a submitter waits for it
+    except (anyio.WouldBlock, anyio.BrokenResourceError):
+        await send.send(batch)
+
+
+async def _receive(receive: MemoryObjectReceiveStream[Batch]) -> Batch | None:
+    """The next batch; None once every sender has closed."""
+    try:
+        return receive.receive_nowait()  # a sender waits with it
+    except (anyio.WouldBlock, anyio.EndOfStream):
+        pass
+    try:
+        return await receive.receive()
+    except anyio.EndOfStream:
+        return None
 
 
 async def _marking_the_last(chunks: AsyncIterable[Chunk]) -> AsyncIterator[tuple[Chunk, bool]]:
