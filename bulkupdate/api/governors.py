@@ -213,7 +213,10 @@ class JobSlots:
 
     def release(self) -> None:
         self.active -= 1
-        self._notify()
+        # Waiters can go only if a slot is free now. A lent job seen to end (taken
+        # back, then released) frees none: its slot went to another job at its estimate.
+        if self.held < self.capacity:
+            self._notify()
 
     def lend(self) -> None:
         """A job's estimated end has passed: let another job have its slot."""

@@ -196,9 +196,16 @@ async def test_a_lent_slot_lets_a_waiter_in_before_its_job_is_seen_to_end() -> N
     await settle_tasks()
     assert waiter.done()
     assert (slots.active, slots.lent, slots.held) == (2, 1, 1)
+    another = asyncio.ensure_future(slots.acquire())
+    await settle_tasks()
+    changed = slots._changed
     slots.reclaim()  # it had ended: its slot goes for good
     slots.release()
     assert (slots.active, slots.lent, slots.held) == (1, 0, 1)
+    assert slots._changed is changed  # no slot freed: the waiter is not woken for nothing
+    slots.release()
+    await settle_tasks()
+    assert another.done()
 
 
 async def test_a_cancelled_waiter_stops_counting_as_waiting() -> None:
