@@ -21,6 +21,7 @@ with mode 0600; SQLite gives its WAL the same mode.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sqlite3
 import time
@@ -45,6 +46,10 @@ from bulkupdate.runs.journal_reader import decode_seqs as decode_seqs
 from bulkupdate.runs.journal_reader import encode_seqs as encode_seqs
 from bulkupdate.runs.journal_tables import SCHEMA, SCHEMA_VERSION
 from bulkupdate.runs.output_paths import is_sqlite_file
+
+# Seconds between writes of the run's ``updated_at`` as jobs are settled: written for
+# each, it is a statement and a page of the journal more with every job's.
+UPDATED_AT_EVERY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ class Journal(JournalQueries):
         # restart, whose numbers' seqs stay in ``_seq``.
         self._in_job: dict[str, tuple[Sequence[str], str]] = {}
         self._posts: dict[int, str] = {}  # post → its numbers' seqs, until it makes a job
+        self._updated_at = -math.inf  # when ``updated_at`` was last written by this process
         self._next_seq = int(self.meta("values_read", 0))
         self._chunks = int(self.meta("chunks_read", 0))
         # Another module's writes that belong with a chunk read, in its transaction (the
@@ -291,7 +297,10 @@ class Journal(JournalQueries):
                     "ON CONFLICT (seq) DO UPDATE SET state = ?2, errors = ?4",
                     rows,
                 )
-            _set_meta(db, "updated_at", time.time())
+            now = time.time()
+            if now - self._updated_at >= UPDATED_AT_EVERY:
+                _set_meta(db, "updated_at", now)
+                self._updated_at = now
 
     def failed(self, values: Iterable[str], errors: Sequence[ErrorObject]) -> None:
         """Numbers failed for good outside any job (the API refused their request)."""

@@ -485,3 +485,20 @@ def test_runs_of_rows_are_written_as_each_row_would_be(
     statuses = [orjson.loads(line)["status"] for line in expected.splitlines()]
     ok, retrying, queued, submitted = "succeeded", "retrying", "queued", "submitted"
     assert statuses == [ok, ok, retrying, ok, ok, ok, queued, queued, submitted, queued]
+
+
+def test_the_run_is_stamped_as_updated_at_most_once_a_second_as_jobs_settle(
+    tmp_path: Path, clock: FakeTime
+) -> None:
+    journal = Journal.create(tmp_path / "run.journal", settings={"kind": "update"})
+    journal.read(N, [], [])
+    for n, settled_at in enumerate((T0 + 10, T0 + 10.6, T0 + 11.2)):
+        journal.posted(None, f"job-{n}", "update", [N[n]])
+        clock.now = settled_at
+        journal.settled(f"job-{n}", "successful", [N[n]], [], [], [])
+        if n == 1:
+            assert status_dict(journal)["updated_at"] == T0 + 10  # 0.6 s since: not yet
+    assert status_dict(journal)["updated_at"] == T0 + 11.2
+    clock.now = T0 + 11.5
+    journal.finish("finished")
+    assert status_dict(journal)["updated_at"] == T0 + 11.5  # the end is always stamped
