@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -440,8 +441,10 @@ def test_progress_reports_a_snapshot_of_the_books() -> None:
     assert "in_flight=0 retry=1" in repr(ledger)
 
 
-async def test_waiting_for_a_change_ends_on_notify_once_retries_wait() -> None:
-    ledger, _, _ = make()
+@asynccontextmanager
+async def waiting_for_a_change(ledger: Ledger) -> AsyncIterator[list[bool]]:
+    """A task waiting for the ledger's books to change: the list gets True when it wakes.
+    The block runs once it waits; leaving the block waits (at most 5 s) for it to wake."""
     woke: list[bool] = []
 
     async def waiter() -> None:
@@ -452,28 +455,25 @@ async def test_waiting_for_a_change_ends_on_notify_once_retries_wait() -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(waiter)
             await anyio.wait_all_tasks_blocked()
-            ledger.notify()  # nothing in the pool: nothing for the feeder to do
-            await anyio.wait_all_tasks_blocked()
-            assert woke == []
-            ledger.pool.add("+13125550100", 0.0)
-            ledger.notify()
+            yield woke
+
+
+async def test_waiting_for_a_change_ends_on_notify_once_retries_wait() -> None:
+    ledger, _, _ = make()
+    async with waiting_for_a_change(ledger) as woke:
+        ledger.notify()  # nothing in the pool: nothing for the feeder to do
+        await anyio.wait_all_tasks_blocked()
+        assert woke == []
+        ledger.pool.add("+13125550100", 0.0)
+        ledger.notify()
     assert woke == [True]
 
 
 async def test_the_end_of_the_run_wakes_whoever_waits_for_a_change() -> None:
     ledger, _, _ = make()
-    woke: list[bool] = []
-
-    async def waiter() -> None:
-        await ledger.wait_for_change()
-        woke.append(True)
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as group:
-            group.start_soon(waiter)
-            await anyio.wait_all_tasks_blocked()
-            ledger.input_done = True  # nothing in flight, nothing waiting: the run is over
-            ledger.notify()
+    async with waiting_for_a_change(ledger) as woke:
+        ledger.input_done = True  # nothing in flight, nothing waiting: the run is over
+        ledger.notify()
     assert woke == [True]
 
 
