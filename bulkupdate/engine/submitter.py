@@ -334,7 +334,7 @@ class Submitter:
                 # which may be at once (a job already final), and may fail the run there.
                 # (If recording the job fails first, the run's end frees the slot.)
                 handed_over = True
-                self._adopt(job, values, post)
+                self._adopt(job, values, post, posted_at=posted_at)
                 return None
         finally:
             if holding and not handed_over:
@@ -345,13 +345,16 @@ class Submitter:
         per_number = self.watcher.seconds_per_number
         return UNKNOWN_JOB_LENGTH if per_number is None else per_number * size
 
-    def _adopt(self, job: Job, values: Sequence[str], post: int | None) -> None:
-        """A job exists for ``values`` (its slot already held): record, book and watch it."""
+    def _adopt(
+        self, job: Job, values: Sequence[str], post: int | None, *, posted_at: float | None = None
+    ) -> None:
+        """A job exists for ``values`` (its slot already held since ``posted_at``, if
+        known): record, book and watch it."""
         self.ledger.recorder.posted(post, job.id, self.request.kind.value, values)
         self.known_jobs.add(job.id)
         batch = Batch(EntryKind.of(values[0]), tuple(values))
         self.ledger.submitted(job.id, values)
-        self.watcher.track(job, batch)
+        self.watcher.track(job, batch, posted_at=posted_at)
 
     async def recover_posts(self, posts: Sequence[tuple[int, str, Sequence[str]]]) -> list[str]:
         """Settle the POSTs an earlier run sent without seeing the answer.

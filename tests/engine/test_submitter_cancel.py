@@ -80,7 +80,7 @@ async def test_a_post_cut_short_holds_its_slot_as_long_as_an_answer_has_taken_to
     client = SlowThenLost(now)
     submitter = submitter_with(client, slots, 0.5)
     submitter._clock = lambda: now[0]
-    submitter._adopt = lambda *_: None  # (the first job is not what this looks at)
+    submitter._adopt = lambda *_, **__: None  # (the first job is not what this looks at)
     await submitter._submit(EntryKind.NUMBER, NUMBERS)
     async with anyio.create_task_group() as group:
         group.start_soon(submitter._submit, EntryKind.NUMBER, NUMBERS)

@@ -33,7 +33,7 @@ class FailingWatcher:
     def __init__(self, slots: RunSlots) -> None:
         self.slots = slots
 
-    def track(self, job: Any, batch: Any) -> None:
+    def track(self, job: Any, batch: Any, *, posted_at: float | None = None) -> None:
         self.slots.release()
         raise RuntimeError("the caller's sink failed")
 

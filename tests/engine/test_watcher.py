@@ -156,7 +156,8 @@ async def test_a_new_job_wakes_the_watchers_tasks_only_if_due_before_they_planne
     job due sooner wakes both to plan again."""
     now = [0.0]
     slots = SharedSlots(JobSlots(20, clock=lambda: now[0]), clock=lambda: now[0]).for_run()
-    client = SimpleNamespace(governor=SimpleNamespace(share=10.0, sharing=1))
+    model = SimpleNamespace(unanswered=0)
+    client = SimpleNamespace(governor=SimpleNamespace(share=10.0, sharing=1, model=model))
     ledger = SimpleNamespace(input_done=False, input_read=False, nothing_to_submit=False)
     watcher = JobWatcher(
         cast(Any, client), JobKind.UPDATE, cast(Any, ledger), slots, clock=lambda: now[0]
@@ -186,6 +187,91 @@ async def test_a_new_job_wakes_the_watchers_tasks_only_if_due_before_they_planne
     finally:
         lender.cancel()
         rounds.cancel()
+
+
+def lending_watcher(now: list[float], *, on_their_way: int) -> tuple[JobWatcher, RunSlots]:
+    """A watcher that lends slots at its jobs' estimates, with 20 slots and a pace of 10,
+    and ``on_their_way`` requests unanswered."""
+    slots = SharedSlots(JobSlots(20, clock=lambda: now[0]), clock=lambda: now[0]).for_run()
+    model = SimpleNamespace(unanswered=on_their_way)
+    client = SimpleNamespace(governor=SimpleNamespace(share=10.0, sharing=1, model=model))
+    ledger = SimpleNamespace(input_done=False, input_read=False, nothing_to_submit=False)
+    watcher = JobWatcher(
+        cast(Any, client), JobKind.UPDATE, cast(Any, ledger), slots, clock=lambda: now[0]
+    )
+    return watcher, slots
+
+
+def track_posted(
+    watcher: JobWatcher, job_id: str, *, posted_at: float | None, due_in: float
+) -> None:
+    """A job the server estimates to end ``due_in`` seconds from now, posted at ``posted_at``."""
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    job = Job(
+        job_id,
+        "update_phone_numbers",
+        JobStatus.PENDING,
+        created + timedelta(seconds=due_in),
+        created,
+    )
+    watcher.track(job, Batch(EntryKind.NUMBER, ("+13125550100",)), posted_at=posted_at)
+
+
+async def test_a_due_slot_is_lent_at_the_next_answer_and_by_a_timer_only_a_little_later() -> None:
+    """Waking an idle process costs more than lending a slot: while answers are on their
+    way, a due job's slot waits for the next, up to 50 ms (and a tenth of the time the
+    job has held it) after its estimate, before a timer of its own lends it."""
+    now = [0.0]
+    watcher, slots = lending_watcher(now, on_their_way=3)
+    clock = lambda: now[0]  # noqa: E731
+    track_posted(watcher, "long", posted_at=0.0, due_in=2.0)  # held 2 s by its estimate
+    lender = asyncio.ensure_future(watcher._lends_due.sleep_until(watcher._lend_due(), clock))
+    await settle()
+    assert watcher._lends_due.planned == pytest.approx(2.05)
+    try:
+        now[0] = 2.02  # due, and another job's answer comes before the timer
+        track_posted(watcher, "next", posted_at=1.5, due_in=2.0)
+        await settle()
+        assert lender.done()
+        assert watcher._lend_due() == pytest.approx(4.07)  # "next": 4.02 + 0.05
+        assert (slots.lent, watcher.jobs["long"].lent, watcher.jobs["next"].lent) == (
+            1,
+            True,
+            False,
+        )
+    finally:
+        lender.cancel()
+
+
+def test_a_short_jobs_slot_waits_at_most_a_tenth_of_its_time() -> None:
+    now = [10.0]
+    watcher, _ = lending_watcher(now, on_their_way=3)
+    track_posted(watcher, "short", posted_at=9.9, due_in=0.2)  # due at 10.2, held 0.3 s
+    track_posted(watcher, "unknown", posted_at=None, due_in=0.5)
+    assert watcher.jobs["short"].lend_by == pytest.approx(10.23)
+    assert watcher.jobs["unknown"].lend_by == pytest.approx(10.5)  # no slack to measure
+
+
+async def test_with_no_answer_on_its_way_a_slot_is_lent_at_the_estimate() -> None:
+    """No answer will wake the process before a timer would: the slot goes at once."""
+    now = [0.0]
+    watcher, _ = lending_watcher(now, on_their_way=0)
+    clock = lambda: now[0]  # noqa: E731
+    track_posted(watcher, "long", posted_at=0.0, due_in=2.0)
+    assert watcher._lend_due() == 2.0
+    # A sleep planned while answers were awaited ends at the estimate once none are.
+    watcher.client.governor.model.unanswered = 1
+    lender = asyncio.ensure_future(watcher._lends_due.sleep_until(watcher._lend_due(), clock))
+    await settle()
+    assert watcher._lends_due.planned == pytest.approx(2.05)
+    try:
+        watcher.client.governor.model.unanswered = 0  # the last answer: a job of its own
+        track_posted(watcher, "next", posted_at=0.5, due_in=2.0)
+        await settle()
+        assert lender.done()
+        assert watcher._lend_due() == 2.0
+    finally:
+        lender.cancel()
 
 
 async def settle() -> None:
