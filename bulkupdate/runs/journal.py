@@ -5,7 +5,8 @@ instant leaves a consistent journal:
 
 * input read: the chunk's numbers are **queued**, in input order (each gets a ``seq``);
 * a job POST about to go out is a **post** (its outcome unknown until an answer comes);
-* an accepted POST makes a **job**, and its numbers **submitted** in it;
+* an accepted POST makes a **job**, and its numbers **submitted** in it (written with
+  the next step's transaction: lost with it, the job is looked for as the post's);
 * a job seen to end **settles** its numbers: succeeded, failed (with the API's errors),
   back to **retry**, or skipped; numbers failed outside a job (ownership) fail directly.
 
@@ -155,6 +156,10 @@ class Journal(JournalQueries):
         return cls(path, db)
 
     def close(self) -> None:
+        try:
+            self._db.commit()  # a job recorded since the last step (see ``posted``)
+        except sqlite3.ProgrammingError:
+            pass  # closed already
         self._db.close()
 
     # -- the run's steps -------------------------------------------------------------
@@ -210,7 +215,12 @@ class Journal(JournalQueries):
         known = self._posts.pop(post, None) if post is not None else None
         taken = self._taken.pop(post, None) if post is not None else None
         seqs, in_job = self._seq, known or self._seqs_of(values)
-        with self._db as db:
+        # Not committed on its own: it goes with the next step's transaction (most often
+        # the next POST's, in the same turn of the loop), a commit fewer per job. Lost
+        # to a crash before then, the job is found again as a post's (``posts`` still
+        # holds it), as if its answer had been lost.
+        db = self._db
+        try:
             cursor = db.execute(
                 "INSERT INTO jobs (id, kind, size, seqs, created_at) VALUES (?, ?, ?, ?, ?)",
                 (job_id, kind, len(values), in_job, time.time()),
@@ -233,6 +243,9 @@ class Journal(JournalQueries):
                 )
             if post is not None:
                 db.execute("DELETE FROM posts WHERE post = ?", (post,))
+        except BaseException:
+            db.rollback()  # as ``with`` would: no half-recorded job
+            raise
         # The job holds its numbers' seqs now: a run with many jobs ended but not yet
         # seen to end keeps no entry per number for them.
         self._in_job[job_id] = (tuple(values), in_job)

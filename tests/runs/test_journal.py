@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -151,6 +153,37 @@ def test_a_resume_finds_each_unfinished_number_where_it_was(tmp_path: Path) -> N
     assert rows[num(1)]["job_ids"] == ["job-done", "job-next"]
     assert again.counts()["succeeded"] == 6
     assert again.counts()["queued"] == 2
+
+
+def test_a_job_recorded_just_before_a_crash_is_looked_for_as_its_post(tmp_path: Path) -> None:
+    """A job's record rides with the next step's commit: a process killed before that
+    step leaves the POST in the journal, and a resume looks for its job."""
+    path = tmp_path / "run.journal"
+    journal = Journal.create(path, {})
+    journal.read([num(n) for n in range(4)], [], [])
+    post = journal.posting("update_phone_numbers", [num(0), num(1)], "2026-01-01T00:00:00+00:00")
+    journal.posted(post, "job-a", "update_phone_numbers", [num(0), num(1)])
+    # Killed here: what another connection sees is what a crash leaves.
+    assert journal_rows(path, "SELECT id FROM jobs") == []
+    assert journal_rows(path, "SELECT post FROM posts") == [(post,)]
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for name in ("run.journal", "run.journal-wal"):
+        shutil.copyfile(tmp_path / name, crashed / name)
+    state = Journal.open(crashed / "run.journal").resume_state()
+    assert state.posts == [(post, "2026-01-01T00:00:00+00:00", [num(0), num(1)])]
+    assert state.queued == [num(2), num(3)]
+    second = journal.posting("update_phone_numbers", [num(2), num(3)], "2026-01-01T00:00:01+00:00")
+    assert journal_rows(path, "SELECT id FROM jobs") == [("job-a",)]  # with the next step
+    assert journal_rows(path, "SELECT post FROM posts") == [(second,)]
+    journal.posted(second, "job-b", "update_phone_numbers", [num(2), num(3)])
+    journal.close()  # a clean close keeps it
+    assert journal_rows(path, "SELECT id FROM jobs ORDER BY job") == [("job-a",), ("job-b",)]
+
+
+def journal_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(sql).fetchall()
 
 
 def test_seq_ranges_round_trip() -> None:
