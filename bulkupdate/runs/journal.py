@@ -21,6 +21,7 @@ with mode 0600; SQLite gives its WAL the same mode.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -156,10 +157,9 @@ class Journal(JournalQueries):
         return cls(path, db)
 
     def close(self) -> None:
-        try:
-            self._db.commit()  # a job recorded since the last step (see ``posted``)
-        except sqlite3.ProgrammingError:
-            pass  # closed already
+        # A job recorded since the last step (see ``posted``); unless closed already.
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            self._db.commit()
         self._db.close()
 
     # -- the run's steps -------------------------------------------------------------
