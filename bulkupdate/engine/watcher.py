@@ -77,12 +77,12 @@ class TrackedJob:
     missing_from_list: bool = False
     lent: bool = False  # its slot is lent out on the strength of its estimate
     held_since: float | None = None  # when its POST went (None: not known)
-    lend_by: float = math.inf  # its slot is lent by then at the latest (see LEND_SLACK)
 
-    def plan_lending(self) -> None:
-        """Set ``lend_by`` from ``due``."""
-        held = self.due - (self.due if self.held_since is None else self.held_since)
-        self.lend_by = self.due + min(LEND_SLACK, LEND_SLACK_SHARE * max(0.0, held))
+    @property
+    def lend_by(self) -> float:
+        """When its slot is lent at the latest while answers are awaited (LEND_SLACK)."""
+        held = 0.0 if self.held_since is None else max(0.0, self.due - self.held_since)
+        return self.due + min(LEND_SLACK, LEND_SLACK_SHARE * held)
 
 
 class JobWatcher:
@@ -143,9 +143,9 @@ class JobWatcher:
         # retries: small, quick, and what the end of the run waits for.
         floor = END_POLL_SECONDS if self.ledger.input_done else MIN_POLL_SECONDS
         delay = first_poll_delay(job, len(batch), self.seconds_per_number, floor=floor)
-        tracked = TrackedJob(job.id, batch, self._created, now + delay, sent_at=now)
-        tracked.held_since = posted_at
-        tracked.plan_lending()
+        tracked = TrackedJob(
+            job.id, batch, self._created, now + delay, sent_at=now, held_since=posted_at
+        )
         self.jobs[job.id] = tracked
         self._plan(tracked)
         if self._next_due <= now:  # awake for this answer: lend what is due, no timer
@@ -156,9 +156,7 @@ class JobWatcher:
     def adopt(self, job_id: str, batch: Batch) -> None:
         """Watch a job an earlier run created (its slot already held); look at it first."""
         self._created += 1
-        tracked = TrackedJob(job_id, batch, self._created, self._clock())
-        tracked.plan_lending()
-        self.jobs[job_id] = tracked
+        self.jobs[job_id] = TrackedJob(job_id, batch, self._created, self._clock())
         self._poll_now = True
         self._wake()
 
@@ -324,9 +322,13 @@ class JobWatcher:
         """``job`` joined: wake the lending task if its slot must be lent first, and the
         polling loop if it brings the next look forward (each would plan the same on
         waking; an earlier plan it keeps sees the new job when it comes)."""
+        self._plan_lending(job)
+        self._rounds.ring_before(self._next_round())
+
+    def _plan_lending(self, job: TrackedJob) -> None:
+        """``job``'s estimate is new: wake the lending task if its slot must go first."""
         self._next_due = min(self._next_due, job.due)
         self._lends_due.ring_before(job.lend_by)
-        self._rounds.ring_before(self._next_round())
 
     # -- polling ---------------------------------------------------------------------
 
@@ -443,9 +445,7 @@ class JobWatcher:
         # Its end is estimated from the latest moment the server can have seen it at: an
         # estimate from an earlier one would lend its slot before the job ends.
         tracked.due = answered_at + next_poll_delay(job, self.seconds_per_number, tracked.polls)
-        tracked.plan_lending()
-        self._next_due = min(self._next_due, tracked.due)
-        self._lends_due.ring_before(tracked.lend_by)
+        self._plan_lending(tracked)
 
     def _finish(self, job: Job, batch: Batch, sent_at: float | None) -> None:
         self.slots.release()
