@@ -78,7 +78,10 @@ class Journal(JournalQueries):
 
     def __init__(self, path: str | Path, connection: sqlite3.Connection) -> None:
         self.path = str(path)
-        self._db = connection
+        self._connection = connection
+        # Statements of a step that is written with the next step's transaction
+        # (``posted``): made, in order, by the first use of the connection after it.
+        self._behind: list[tuple[str, list[tuple[Any, ...]]]] = []
         self._seq: dict[str, int] = {}  # value → seq, for numbers read and in no job
         # Numbers read and in no post yet, as their chunks: a post of the next ones in
         # order takes its seqs from here, and the rest spill into ``_seq`` when asked for.
@@ -94,6 +97,8 @@ class Journal(JournalQueries):
         self._updated_at = -math.inf  # when ``updated_at`` was last written by this process
         self._next_seq = int(self.meta("values_read", 0))
         self._chunks = int(self.meta("chunks_read", 0))
+        (last_job,) = connection.execute("SELECT COALESCE(MAX(job), 0) FROM jobs").fetchone()
+        self._next_job = int(last_job) + 1  # jobs.job of the next job recorded
         # Another module's writes that belong with a chunk read, in its transaction (the
         # sweep's progress over the account's listing: account_pages.py).
         self.beside_read: Callable[[sqlite3.Connection], None] | None = None
@@ -101,6 +106,15 @@ class Journal(JournalQueries):
     def __repr__(self) -> str:
         open_numbers = len(self._seq) + len(self._fresh)
         return f"<Journal {self.path} values={self._next_seq} open={open_numbers}>"
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, once the statements held behind are made (in its transaction)."""
+        if self._behind:
+            behind, self._behind = self._behind, []
+            for statement, rows in behind:
+                self._connection.executemany(statement, rows)
+        return self._connection
 
     # -- opening ---------------------------------------------------------------------
 
@@ -160,7 +174,7 @@ class Journal(JournalQueries):
         # A job recorded since the last step (see ``posted``); unless closed already.
         with contextlib.suppress(sqlite3.ProgrammingError):
             self._db.commit()
-        self._db.close()
+        self._connection.close()
 
     # -- the run's steps -------------------------------------------------------------
 
@@ -215,37 +229,39 @@ class Journal(JournalQueries):
         known = self._posts.pop(post, None) if post is not None else None
         taken = self._taken.pop(post, None) if post is not None else None
         seqs, in_job = self._seq, known or self._seqs_of(values)
-        # Not committed on its own: it goes with the next step's transaction (most often
-        # the next POST's, in the same turn of the loop), a commit fewer per job. Lost
-        # to a crash before then, the job is found again as a post's (``posts`` still
-        # holds it), as if its answer had been lost.
-        db = self._db
-        try:
-            cursor = db.execute(
-                "INSERT INTO jobs (id, kind, size, seqs, created_at) VALUES (?, ?, ?, ?, ?)",
-                (job_id, kind, len(values), in_job, time.time()),
+        # Not written on its own: its statements go with the next step's transaction
+        # (most often the next POST's, in the same turn of the loop), a commit fewer per
+        # job, and made then, beside that step's, rather than each on its own between the
+        # rest of the run's work: SQLite costs several times less so. Lost to a crash
+        # before then, the job is found again as a post's (``posts`` still holds it), as
+        # if its answer had been lost.
+        row, self._next_job = self._next_job, self._next_job + 1
+        behind = self._behind
+        behind.append(
+            (
+                "INSERT INTO jobs (job, id, kind, size, seqs, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(row, job_id, kind, len(values), in_job, time.time())],
             )
-            row = cursor.lastrowid
-            assert row is not None
-            self._job_rows[job_id] = row
-            noted = self._noted
-            if not noted:
-                again = []
-            elif taken is not None:  # fresh from the chunks: values[i] is seq first + i
-                again = [taken[1] + i for i, value in enumerate(values) if value in noted]
-            else:
-                again = [seqs[value] for value in values if value in noted]
-            if again:  # numbers with a story already: one more attempt in it
-                db.executemany(
-                    "UPDATE exceptions SET state = 1, attempts = attempts + 1, "
-                    "jobs = CASE jobs WHEN '' THEN ?1 ELSE jobs || ',' || ?1 END WHERE seq = ?2",
-                    ((str(row), seq) for seq in again),
+        )
+        self._job_rows[job_id] = row
+        noted = self._noted
+        if not noted:
+            again = []
+        elif taken is not None:  # fresh from the chunks: values[i] is seq first + i
+            again = [taken[1] + i for i, value in enumerate(values) if value in noted]
+        else:
+            again = [seqs[value] for value in values if value in noted]
+        if again:  # numbers with a story already: one more attempt in it
+            behind.append(
+                (
+                    "UPDATE exceptions SET state = 1, attempts = attempts + 1, jobs = "
+                    "CASE jobs WHEN '' THEN ?1 ELSE jobs || ',' || ?1 END WHERE seq = ?2",
+                    [(str(row), seq) for seq in again],
                 )
-            if post is not None:
-                db.execute("DELETE FROM posts WHERE post = ?", (post,))
-        except BaseException:
-            db.rollback()  # as ``with`` would: no half-recorded job
-            raise
+            )
+        if post is not None:
+            behind.append(("DELETE FROM posts WHERE post = ?", [(post,)]))
         # The job holds its numbers' seqs now: a run with many jobs ended but not yet
         # seen to end keeps no entry per number for them.
         self._in_job[job_id] = (tuple(values), in_job)

@@ -19,8 +19,12 @@ from bulkupdate.runs.journal_reader import NumberState, ReportRun, View
 class JournalQueries:
     """Read-only questions to one run's journal; ``Journal`` is the class to use."""
 
-    _db: sqlite3.Connection
     _next_seq: int
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection the questions go through (``Journal`` holds it)."""
+        raise NotImplementedError
 
     @property
     def db(self) -> sqlite3.Connection:

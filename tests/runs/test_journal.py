@@ -173,6 +173,8 @@ def test_a_job_recorded_just_before_a_crash_is_looked_for_as_its_post(tmp_path: 
     state = Journal.open(crashed / "run.journal").resume_state()
     assert state.posts == [(post, "2026-01-01T00:00:00+00:00", [num(0), num(1)])]
     assert state.queued == [num(2), num(3)]
+    assert journal.counts()["submitted"] == 2  # while the journal's own questions see it
+    assert journal_rows(path, "SELECT id FROM jobs") == []
     second = journal.posting("update_phone_numbers", [num(2), num(3)], "2026-01-01T00:00:01+00:00")
     assert journal_rows(path, "SELECT id FROM jobs") == [("job-a",)]  # with the next step
     assert journal_rows(path, "SELECT post FROM posts") == [(second,)]
