@@ -86,10 +86,8 @@ class SeenSet:
         first, ceiling = numbers[0], self._ceiling
         if ceiling is not None and int(first) <= ceiling:
             return False
-        width = len(first)
-        return all(map(width.__eq__, map(len, numbers))) and all(
-            map(lt, numbers, islice(numbers, 1, None))
-        )
+        one_width = len(set(map(len, numbers))) == 1
+        return one_width and all(map(lt, numbers, islice(numbers, 1, None)))
 
     def _in_run(self, keys: list[int]) -> bool:
         """Whether any of ``keys`` is in the run: a binary search each, in C."""
