@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import anyio
 import anyio.lowlevel
@@ -83,6 +84,10 @@ class TrackedJob:
         """When its slot is lent at the latest while answers are awaited (LEND_SLACK)."""
         held = 0.0 if self.held_since is None else max(0.0, self.due - self.held_since)
         return self.due + min(LEND_SLACK, LEND_SLACK_SHARE * held)
+
+
+_DUE = attrgetter("due")
+_LENT = attrgetter("lent")
 
 
 class JobWatcher:
@@ -203,7 +208,7 @@ class JobWatcher:
         """When to look at jobs next (None: not until something changes)."""
         if not self.jobs:
             return None
-        due = min(job.due for job in self.jobs.values())
+        due: float = min(map(_DUE, self.jobs.values()))
         if self._poll_now:
             return min(due, self._clock())
         if self._closing or self.ledger.nothing_to_submit:
@@ -253,15 +258,18 @@ class JobWatcher:
         seconds after the first is due, and no more often than keeps these looks to 1%
         of the pace (longer where other processes share the pace: each settles as rarely
         as one would alone); or before the due ones outgrow one list page."""
-        lent = [job for job in self.jobs.values() if job.lent]
+        # The jobs are kept in the order they were created: the first lent one is the
+        # oldest, and most often the first of all.
+        oldest_lent = next(filter(_LENT, self.jobs.values()), None)
         sharing = max(1, self.client.governor.sharing)
         span = SETTLE_SPAN // sharing  # the others' jobs fill the same list page
-        if lent and self._created - min(job.created_seq for job in lent) >= span:
-            return self._clock()
-        if lent and self.ledger.input_read and self._last_poll < self._input_read_at:
-            # The input has all been read: the failures of the jobs that ended so far
-            # should join the last batches now, not follow them as a tail of their own.
-            return self._clock()
+        if oldest_lent is not None:
+            if self._created - oldest_lent.created_seq >= span:
+                return self._clock()
+            if self.ledger.input_read and self._last_poll < self._input_read_at:
+                # The input has all been read: the failures of the jobs that ended so
+                # far should join the last batches now, not follow them as a tail.
+                return self._clock()
         # Where requests are what limits the run, each look delays a job by a request's
         # turn; the failures it brings back would join fresh batches either way.
         settle_after = max(SETTLE_AFTER * sharing, 1 / (SETTLE_COST * self.client.governor.share))
