@@ -37,6 +37,7 @@ import argparse
 import compileall
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -96,14 +97,27 @@ def run_child(argv: list[str], args: argparse.Namespace, folder: Path) -> dict[s
     }
 
 
+_REFERENCE = """
+import json, time
+started = time.process_time()
+table = {str(n): n * 2 for n in range(200_000)}
+json.loads(json.dumps(table))
+sorted(table.values(), key=lambda value: -value)
+print(time.process_time() - started)
+"""
+
+
 def reference_workload() -> float:
     """CPU seconds of a fixed piece of pure-Python work (dicts, JSON, a sort): how fast
-    the machine runs Python just now."""
-    started = time.process_time()
-    table = {str(n): n * 2 for n in range(200_000)}
-    json.loads(json.dumps(table))
-    sorted(table.values(), key=lambda value: -value)
-    return time.process_time() - started
+    the machine runs Python just now.
+
+    In a process of its own: a child's peak RSS (``wait4``) starts from the peak of the
+    process that started it, and the 60 MB this work takes would be the floor of every
+    run's figure after it."""
+    said = subprocess.run(
+        [sys.executable, "-c", _REFERENCE], capture_output=True, text=True, check=True
+    )
+    return float(said.stdout)
 
 
 def measure(numbers: Path, args: argparse.Namespace, *, report: bool) -> dict[str, Any]:
@@ -202,6 +216,8 @@ def main() -> None:
         f"the reference workload took {statistics.median(references):.3f} CPU s "
         f"({min(references):.3f}–{max(references):.3f}) before the runs"
     )
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"this process's peak RSS: {own:.0f} MB (a floor under each run's)")
     median = {label: statistics.median(r["cpu_s"] for r in runs) for label, runs in results.items()}
     if not args.no_report:
         extra = median["journal + report"] - median["journal"]
