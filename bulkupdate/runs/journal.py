@@ -112,8 +112,12 @@ class Journal(JournalQueries):
         """The connection, once the statements held behind are made (in its transaction)."""
         if self._behind:
             behind, self._behind = self._behind, []
-            for statement, rows in behind:
-                self._connection.executemany(statement, rows)
+            try:
+                for statement, rows in behind:
+                    self._connection.executemany(statement, rows)
+            except BaseException:
+                self._connection.rollback()  # as ``with`` would: no half-recorded job
+                raise
         return self._connection
 
     # -- opening ---------------------------------------------------------------------

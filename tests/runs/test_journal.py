@@ -183,6 +183,18 @@ def test_a_job_recorded_just_before_a_crash_is_looked_for_as_its_post(tmp_path: 
     assert journal_rows(path, "SELECT id FROM jobs ORDER BY job") == [("job-a",), ("job-b",)]
 
 
+def test_a_held_job_record_that_fails_leaves_no_half_of_it(journal: Journal) -> None:
+    journal.read([num(n) for n in range(6)], [], [])
+    journal.posted(None, "job-a", "update_phone_numbers", [num(0), num(1)])
+    journal.posted(None, "job-a", "update_phone_numbers", [num(2), num(3)])  # twice: refused
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.posting("update_phone_numbers", [num(4), num(5)], "2026-01-01T00:00:00+00:00")
+    journal.close()
+    path = Path(journal.path)
+    assert journal_rows(path, "SELECT id FROM jobs") == []
+    assert journal_rows(path, "SELECT post FROM posts") == []
+
+
 def journal_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return db.execute(sql).fetchall()
