@@ -98,7 +98,8 @@ def _fewer_collections() -> Iterator[None]:
     """The garbage collector's youngest generation collected every 20,000 allocations of
     the run rather than every 700: the run's objects seldom form cycles, and each pass
     goes over the chunks and batches alive then. A million numbers cost 93 passes and
-    45-56 ms of CPU at the default, 3 passes and 21 ms so. The setting comes back after."""
+    53-55 ms of CPU in the collector at the default; 18-20 ms so, most of it start-up's
+    passes. The setting comes back after."""
     before = gc.get_threshold()
     gc.set_threshold(20_000, *before[1:])
     try:
