@@ -477,3 +477,44 @@ async def test_a_large_answer_read_into_a_map_reads_as_any_other(
         mapped = await client.list_jobs(JobKind.UPDATE, page_size=10)
     assert mapped == whole
     assert [job.successful_keys(False) for job in mapped.jobs] == [sent[1], sent[0]]
+
+
+class _Witness(RateGovernor):
+    """A governor that notes, in order, each turn it gives, each word that a request
+    went on the wire, and the time each answer is said to have been sent at."""
+
+    def __init__(self) -> None:
+        super().__init__(10_000.0)
+        self.seen: list[tuple[str, float]] = []
+
+    async def acquire(self, *, priority: bool = False) -> float:
+        turn = await super().acquire(priority=priority)
+        self.seen.append(("turn", turn))
+        return turn
+
+    def went_out(self) -> float:
+        now = super().went_out()
+        self.seen.append(("went out", now))
+        return now
+
+    def answered(self, sent_at: float, headers: Any) -> None:
+        self.seen.append(("answered", sent_at))
+        super().answered(sent_at, headers)
+
+
+async def test_each_request_is_paced_from_when_it_went_on_the_wire(
+    start_sandbox: StartSandbox,
+) -> None:
+    """Over real loopback HTTP, the first request opening its connection: every request
+    tells the governor it went out, after its turn, and its answer counts from then."""
+    sandbox = await start_sandbox()
+    governor = _Witness()
+    async with ApiClient(KEY, base_url=sandbox.base_url, governor=governor) as client:
+        job = await client.create_job(JobKind.UPDATE, BODY)
+        await client.get_job(job.id)
+    kinds = [kind for kind, _ in governor.seen]
+    assert kinds == ["turn", "went out", "answered"] * 2
+    times = [at for _, at in governor.seen]
+    for turn, went, answered in zip(times[::3], times[1::3], times[2::3], strict=True):
+        assert turn <= went
+        assert answered == went  # not the turn's time
