@@ -11,13 +11,17 @@ fresh sandbox; the median and the spread are printed. A dry run of the same file
 (``--dry-run``: start-up, reading and checking the input, batching) is measured too, as
 the part of the run no server answer changes.
 
-The sandbox is fast, so the run is bound by the client's CPU rather than the API: a high
-rate limit, jobs whose numbers take no time, and a short wait before a job starts
-(``--pending-ms``). That wait is what makes the client see each job twice, as a user
-does: pending in the POST's answer, finished on a later page of the jobs list. It must
-outlast the sandbox's own work on a POST (tens of milliseconds for 1000 new numbers):
-with no wait a job has ended by the time its POST is answered, and the client reads each
-job once and never lists them.
+The sandbox is set to be fast: a high rate limit, jobs whose numbers take no time, and a
+short wait before a job starts (``--pending-ms``). That wait is what makes the client see
+each job twice, as a user does: pending in the POST's answer, finished on a later page of
+the jobs list. It must outlast the sandbox's own work on a POST: with no wait a job has
+ended by the time its POST is answered, and the client reads each job once and never
+lists them. That work bounds the run, not the client: about 30 ms of the sandbox's CPU a
+POST of 1000 new numbers (most of it taking each number into its inventory), one core
+busy throughout. So the client waits some 30 ms for each answer, as it would for the real
+API's (which take longer), and its CPU is that of a process woken from idle for each one:
+on this project's machine, a request costs aiohttp four to five times the CPU it costs
+when the answer comes at once (``benchmarks.request_cpu``).
 
     python -m benchmarks.end_to_end_cpu [--numbers 1000000] [--repeat 3]
     python -m benchmarks.end_to_end_cpu --code ../other-checkout   # that tree's command
