@@ -30,18 +30,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
 import telnyx
 from aiohttp import web
 
+from benchmarks.sandbox_process import ServerProcess
 from bulkupdate.api.client import ApiClient
 from bulkupdate.api.governors import RateGovernor
 from bulkupdate.request.spec import JobKind
@@ -97,23 +96,6 @@ async def _serve() -> None:
     host, port = runner.addresses[0][:2]
     print(f"http://{host}:{port}", flush=True)
     await asyncio.Event().wait()  # until the parent stops it
-
-
-@contextmanager
-def server() -> Iterator[str]:
-    """The server's root URL; stopped after."""
-    command = [sys.executable, "-m", "benchmarks.request_cpu", "--serve"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    root = process.stdout.readline().strip()
-    try:
-        if not root.startswith("http"):
-            raise RuntimeError(f"the server did not start: {root!r}")
-        yield root
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
 
 
 # -- the clients ----------------------------------------------------------------------
@@ -173,7 +155,9 @@ def main() -> None:
     waits = [int(ms) for ms in args.waits.split(",")]
     clients = {name: CLIENTS[name] for name in args.clients.split(",")}
     figures: dict[tuple[str, int], list[float]] = {}
-    with server() as root:
+    command = [sys.executable, "-m", "benchmarks.request_cpu", "--serve"]
+    with ServerProcess(command, "the server") as server:
+        root = server.base_url
         for _ in range(args.rounds):
             for ms in waits:
                 for name, client in clients.items():

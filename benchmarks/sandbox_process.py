@@ -13,28 +13,22 @@ import sys
 import urllib.request
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import phonenumbers
 
 
-class SandboxProcess:
-    """A sandbox on a free loopback port, started with ``flags``; stop it when done."""
+class ServerProcess:
+    """A server in a child process that prints its URL as its first line (``base_url``);
+    stop it when done."""
 
-    def __init__(self, flags: Sequence[str] = ()) -> None:
-        command = [sys.executable, "-m", "bulkupdate", "sandbox", "--port", "0", *flags]
+    def __init__(self, command: Sequence[str], name: str) -> None:
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.base_url = self.process.stdout.readline().strip()
         if not self.base_url.startswith("http"):
             self.process.kill()
-            raise RuntimeError(f"the sandbox did not start: {self.base_url!r}")
-
-    def stats(self) -> dict[str, Any]:
-        root = self.base_url.removesuffix("/v2")
-        with urllib.request.urlopen(f"{root}/_sandbox/stats") as answer:
-            stats: dict[str, Any] = json.load(answer)
-        return stats
+            raise RuntimeError(f"{name} did not start: {self.base_url!r}")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -46,7 +40,7 @@ class SandboxProcess:
         assert self.process.stdout is not None
         self.process.stdout.close()
 
-    def __enter__(self) -> SandboxProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -56,6 +50,20 @@ class SandboxProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class SandboxProcess(ServerProcess):
+    """A sandbox on a free loopback port, started with ``flags``; stop it when done."""
+
+    def __init__(self, flags: Sequence[str] = ()) -> None:
+        command = [sys.executable, "-m", "bulkupdate", "sandbox", "--port", "0", *flags]
+        super().__init__(command, "the sandbox")
+
+    def stats(self) -> dict[str, Any]:
+        root = self.base_url.removesuffix("/v2")
+        with urllib.request.urlopen(f"{root}/_sandbox/stats") as answer:
+            stats: dict[str, Any] = json.load(answer)
+        return stats
 
 
 def random_numbers(count: int, rng: random.Random, taken: set[str]) -> list[str]:
